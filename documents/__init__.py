@@ -1,0 +1,1 @@
+"""Rendering policy sources to HTML and DOCX."""

@@ -1,0 +1,1 @@
+"""The scheduler, the outbox and mail delivery."""

@@ -1,0 +1,1 @@
+"""The domain: policies, versions, review cycles, people and the register that stores them."""

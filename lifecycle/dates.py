@@ -1,0 +1,120 @@
+"""Pure date rules. Only ``now_local`` reads the clock, and only the outermost layer calls it."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from dateutil.relativedelta import relativedelta
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_INTERVAL = re.compile(r"^\s*(\d+)\s*(year|month)s?\s*$", re.IGNORECASE)
+
+OK, DUE_SOON, DUE, OVERDUE = "ok", "due-soon", "due", "overdue"
+
+
+def now_local(tz: str) -> datetime:
+    """The one place that reads the clock: an aware datetime in the school's time zone."""
+    return datetime.now(ZoneInfo(tz))
+
+
+def last_day_of_month(year: int, month: int) -> date:
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def parse_date(value: str) -> date:
+    """A calendar date ``YYYY-MM-DD``; ValueError with a readable reason otherwise."""
+    m = _DAY.match(value.strip())
+    if not m:
+        raise ValueError(f"'{value}' is not a date (expected YYYY-MM-DD)")
+    try:
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError as e:
+        raise ValueError(f"'{value}' is not a real date ({e})") from None
+
+
+def parse_due(value: str) -> date:
+    """A due date: ``YYYY-MM-DD``, or ``YYYY-MM`` meaning the last day of that month."""
+    m = _MONTH.match(value.strip())
+    if m:
+        if not 1 <= int(m[2]) <= 12:
+            raise ValueError(f"'{value}' is not a real month")
+        return last_day_of_month(int(m[1]), int(m[2]))
+    return parse_date(value)
+
+
+def parse_datetime(value: str, tz: str) -> datetime:
+    """An ISO date or date-time; naive values are taken as the school's local time."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"'{value}' is not an ISO date-time (e.g. 2026-11-24T09:00)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(tz))
+
+
+def parse_interval(value: str | int) -> int:
+    """A review interval in months: ``3 years``, ``18 months``, or a bare number of years."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        months = value * 12
+    else:
+        m = _INTERVAL.match(str(value))
+        if not m:
+            raise ValueError(f"'{value}' is not an interval (e.g. '3 years' or '18 months')")
+        months = int(m[1]) * (12 if m[2].lower() == "year" else 1)
+    if months <= 0:
+        raise ValueError(f"'{value}' must be a positive interval")
+    return months
+
+
+def add_months(start: date, months: int) -> date:
+    """``start`` plus whole months, clamped to the month's end (29 Feb + 1 year = 28 Feb)."""
+    result: date = start + relativedelta(months=months)
+    return result
+
+
+def span_phrase(earlier: date, later: date) -> str:
+    """A human length of time: '8 years 9 months', '3 weeks', '1 day'."""
+    delta = relativedelta(later, earlier)
+    parts: list[tuple[int, str]]
+    if delta.years:
+        parts = [(delta.years, "year"), (delta.months, "month")]
+    elif delta.months:
+        parts = [(delta.months, "month"), (delta.days // 7, "week")]
+    elif delta.days >= 14:
+        parts = [(delta.days // 7, "week")]
+    else:
+        parts = [(delta.days, "day")]
+    words = [f"{n} {unit}{'' if n == 1 else 's'}" for n, unit in parts if n]
+    return " ".join(words) or "0 days"
+
+
+@dataclass(frozen=True)
+class ReviewState:
+    """Where a policy stands against its review due date on a given day."""
+
+    state: str
+    days_until_due: int
+    phrase: str
+
+    @property
+    def days_overdue(self) -> int:
+        return max(0, -self.days_until_due)
+
+
+def review_state(due: date, today: date, due_soon_days: int) -> ReviewState:
+    days = (due - today).days
+    if days < 0:
+        return ReviewState(OVERDUE, days, f"{span_phrase(due, today)} overdue")
+    if days == 0:
+        return ReviewState(DUE, 0, "due today")
+    phrase = f"due in {span_phrase(today, due)}"
+    return ReviewState(DUE_SOON if days <= due_soon_days else OK, days, phrase)
+
+
+def month_phrase(d: date) -> str:
+    """'January 2018': how a school states a review month."""
+    return d.strftime("%B %Y")

@@ -1,0 +1,59 @@
+"""Schema migrations for the register. Each is a named function, never edited once released:
+a later release adds a new one, so an existing ``data/`` opens without losing anything."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("policy_lifecycle")
+
+
+@migrations()
+def m001_register(db: Database) -> None:
+    db.table("policies").create(
+        {
+            "id": str, "title": str, "school": str, "approver": str,
+            "review_interval_months": int, "audiences": str, "reminder_audience": str,
+            "related": str, "source": str, "created_at": str, "updated_at": str,
+        },
+        pk="id",
+    )
+    db.table("versions").create(
+        {
+            "id": int, "policy_id": str, "number": int, "sha256": str, "adopted": str,
+            "body": str, "recorded_at": str,
+        },
+        pk="id", foreign_keys=[("policy_id", "policies", "id")],
+    )
+    db.table("versions").create_index(["policy_id", "number"], unique=True)
+    db.table("review_cycles").create(
+        {"id": int, "policy_id": str, "number": int, "opened": str, "due": str, "closed": str},
+        pk="id", foreign_keys=[("policy_id", "policies", "id")],
+    )
+    db.table("review_cycles").create_index(["policy_id", "number"], unique=True)
+    db.table("reviews").create(
+        {
+            "id": int, "policy_id": str, "cycle_id": int, "reviewed_on": str, "next_due": str,
+            "version_number": int, "text_changed": int, "notes": str, "recorded_at": str,
+        },
+        pk="id",
+        foreign_keys=[("policy_id", "policies", "id"), ("cycle_id", "review_cycles", "id")],
+    )
+    db.table("people").create(
+        {
+            "id": int, "name": str, "email": str, "email_key": str, "roles": str,
+            "start_date": str, "end_date": str, "created_at": str, "updated_at": str,
+        },
+        pk="id",
+    )
+    db.table("people").create_index(["email_key"], unique=True)
+    db.table("audit").create(
+        {"id": int, "at": str, "action": str, "subject": str, "detail": str}, pk="id"
+    )
+    db.table("audit").create_index(["subject"])
+    # The audit log is evidence: append-only, enforced by the database itself.
+    for event in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER audit_no_{event.lower()} BEFORE {event} ON audit "
+            "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
+        )

@@ -1,0 +1,142 @@
+"""What happens to policies: importing their sources, recording reviews, their state today."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from .dates import add_months, review_state
+from .errors import InputError, UnknownPolicy
+from .model import PolicyRecord, PolicySource, text_hash
+from .sources import line_of_field, parse_source, read_text, rewrite_dates, split_front_matter
+from .store import Register
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    policy_id: str
+    outcome: str  # "new", "new version", "updated", "unchanged"
+    version: int
+
+
+def sync_source(register: Register, source: PolicySource, now: datetime) -> SyncResult:
+    """Bring one policy in the register in line with its source file."""
+    current = register.policy(source.id)
+    if current is None:
+        register.add_policy(source, now)
+        register.add_version(source.id, source.sha256, source.adopted, source.body, now)
+        register.open_cycle(source.id, source.adopted, source.review_due, now)
+        return SyncResult(source.id, "new", 1)
+    outcome = "updated" if register.update_policy(source, now) else "unchanged"
+    version = current.version
+    if source.sha256 != current.sha256:
+        if source.adopted <= current.adopted:
+            raise InputError(
+                f"the text changed, so adopted must be after version {current.version}'s "
+                f"{current.adopted} (or use 'review record {source.id} --file')",
+                file=source.path, line=line_of_field(source.path, "adopted"), field="adopted")
+        version = register.add_version(source.id, source.sha256, source.adopted, source.body,
+                                       now)
+        outcome = "new version"
+    if source.review_due != current.review_due:
+        if source.review_due <= current.cycle_opened:
+            raise InputError(f"{source.review_due} is not after the review cycle opened "
+                             f"({current.cycle_opened})", file=source.path,
+                             line=line_of_field(source.path, "review_due"), field="review_due")
+        register.set_cycle_due(source.id, current.cycle, source.review_due, now)
+        outcome = "updated" if outcome == "unchanged" else outcome
+    return SyncResult(source.id, outcome, version)
+
+
+def require_policy(register: Register, policy_id: str) -> PolicyRecord:
+    policy = register.policy(policy_id)
+    if policy is None:
+        raise UnknownPolicy(policy_id, register.policy_ids())
+    return policy
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _new_text(policy: PolicyRecord, new_file: Path) -> tuple[str | None, str]:
+    """(front matter block or None, body) of a file given to ``review record --file``."""
+    text = read_text(new_file)
+    if not text.lstrip().startswith("---"):
+        if not text.strip():
+            raise InputError("the file is empty", file=new_file, line=1, field="body")
+        return None, text.strip("\n") + "\n"
+    source = parse_source(new_file, text)
+    if source.id != policy.id:
+        raise InputError(f"is '{source.id}', but the review is of '{policy.id}'", file=new_file,
+                         line=line_of_field(new_file, "id"), field="id")
+    front = text[: len(text) - len(split_front_matter(text, new_file)[1])]
+    return front, source.body
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    policy_id: str
+    reviewed_on: date
+    next_due: date
+    version: int
+    text_changed: bool
+
+
+def record_review(
+    register: Register, policies_dir: Path, policy_id: str, reviewed_on: date,
+    next_due: date | None, new_file: Path | None, notes: str, now: datetime,
+) -> ReviewOutcome:
+    """Close the open review cycle, open the next, and adopt a new version if the text changed.
+
+    The source file is rewritten to match (new body, adopted and review_due), so that the next
+    import agrees with the register. Call inside ``register.atomic()``.
+    """
+    policy = require_policy(register, policy_id)
+    if reviewed_on < policy.cycle_opened:
+        what = "adopted" if policy.cycle == 1 else "last reviewed"
+        raise InputError(f"{reviewed_on} is before the policy was {what} ({policy.cycle_opened})",
+                         field="--date")
+    if reviewed_on > now.date():
+        raise InputError(f"{reviewed_on} is in the future (today is {now.date()})",
+                         field="--date")
+    due = next_due or add_months(reviewed_on, policy.review_interval_months)
+    if due <= reviewed_on:
+        raise InputError(f"{due} is not after the review date {reviewed_on}", field="--next")
+    source_path = policies_dir / policy.source
+    text = read_text(source_path)
+    version = policy.version
+    adopted = None
+    if new_file is not None:
+        front, body = _new_text(policy, new_file)
+        if text_hash(body) != policy.sha256:
+            version = register.add_version(policy.id, text_hash(body), reviewed_on, body, now)
+            adopted = reviewed_on
+        front = front or text[: len(text) - len(split_front_matter(text, source_path)[1])]
+        text = front + ("\n" if not front.endswith("\n\n") else "") + body
+    register.add_review(policy, reviewed_on, due, version, notes, now)
+    _write_atomically(source_path, rewrite_dates(text, adopted, due))
+    return ReviewOutcome(policy.id, reviewed_on, due, version, version != policy.version)
+
+
+def status_row(policy: PolicyRecord, today: date, due_soon_days: int) -> dict[str, Any]:
+    """One line of the register as ``status --json`` reports it."""
+    state = review_state(policy.review_due, today, due_soon_days)
+    return {
+        "id": policy.id, "title": policy.title, "version": policy.version,
+        "adopted": policy.adopted.isoformat(), "approver": policy.approver,
+        "review_due": policy.review_due.isoformat(), "state": state.state,
+        "days_overdue": state.days_overdue, "days_until_due": state.days_until_due,
+        "summary": state.phrase,
+    }

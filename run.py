@@ -1,0 +1,240 @@
+"""The command line: noun groups, thin commands. The only module that prints.
+
+Each command reads its options, opens the instance, calls one domain function and prints.
+Domain errors (LifecycleError) become one line on stderr and exit status 1, in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lifecycle.dates import parse_date, parse_datetime
+from lifecycle.errors import InputError, LifecycleError
+from lifecycle.instance import ENV_VAR, Instance, default_root
+
+
+class _Group(click.Group):
+    """Turns the domain's errors into one line and exit 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LifecycleError as e:
+            raise click.ClickException(str(e)) from None
+        except OSError as e:
+            raise click.ClickException(f"{e.filename}: {e.strerror}") from None
+
+
+def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    cells = [[str(c) for c in headers]] + [[("" if c is None else str(c)) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in cells)
+
+
+def _option_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return parse_date(value)
+    except ValueError as e:
+        raise InputError(str(e), field=option) from None
+
+
+def _now(inst: Instance, value: str | None) -> datetime:
+    """NOW from --now, else the clock: the one place a command reads the time."""
+    if value is None:
+        return inst.now()
+    try:
+        return parse_datetime(value, inst.config.timezone)
+    except ValueError as e:
+        raise InputError(str(e), field="--now") from None
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+now_option: Callable[[Callable[..., Any]], Callable[..., Any]] = click.option(
+    "--now", "now_text", metavar="ISO-DATETIME",
+    help="Evaluate as if it were this time (school local time unless an offset is given).")
+
+
+@click.group(cls=_Group)
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help=f"Instance directory (default ./data, or ${ENV_VAR}).")
+@click.version_option(package_name="policy-lifecycle")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None) -> None:
+    """Policy Lifecycle: keeps a school's policies reviewed, published and read."""
+    ctx.obj = data_dir or default_root()
+
+
+def _open(ctx: click.Context) -> Instance:
+    """The instance named by --data, its config read and checked."""
+    root: Path = ctx.find_root().obj
+    return Instance.at(root)
+
+
+@cli.command()
+@now_option
+@click.pass_context
+def init(ctx: click.Context, now_text: str | None) -> None:
+    """Create the register, import data/policies/*.md, print the register."""
+    from lifecycle.policies import sync_source
+    from lifecycle.sources import load_sources
+
+    inst = _open(ctx)
+    now = _now(inst, now_text)
+    created = not inst.db_path.exists()
+    sources = load_sources(inst.policies_dir)
+    register = inst.register(create=True)
+    with register.atomic():
+        results = [sync_source(register, s, now) for s in sources]
+    verb = "Created" if created else "Opened"
+    click.echo(f"{verb} {inst.db_path} (schema version {register.schema_version}).")
+    for r in results:
+        click.echo(f"  {r.policy_id}: {r.outcome} (version {r.version})")
+    if not sources:
+        click.echo(f"  no policies in {inst.policies_dir}/ yet")
+    click.echo()
+    _print_status(inst, now, as_json=False)
+
+
+def _print_status(inst: Instance, now: datetime, as_json: bool) -> None:
+    from lifecycle.policies import status_row
+
+    register = inst.register()
+    rows = [status_row(p, now.date(), inst.config.due_soon_days) for p in register.policies()]
+    if as_json:
+        _print_json(rows)
+        return
+    click.echo(_table(
+        [(r["id"], r["title"], r["version"], r["adopted"], r["review_due"], r["state"],
+          r["summary"]) for r in rows],
+        ["POLICY", "TITLE", "VERSION", "ADOPTED", "REVIEW DUE", "STATE", ""],
+    ))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, one object per policy.")
+@now_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool, now_text: str | None) -> None:
+    """The register: versions, review dates and states."""
+    inst = _open(ctx)
+    _print_status(inst, _now(inst, now_text), as_json)
+
+
+@cli.group()
+def people() -> None:
+    """The directory of people (import, list)."""
+
+
+@people.command("import")
+@click.argument("csv_file", metavar="FILE.csv", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--skip-invalid", is_flag=True, help="Import the good rows, list the rejected.")
+@click.pass_context
+def people_import(ctx: click.Context, csv_file: Path, skip_invalid: bool) -> None:
+    """Add or update people from a CSV (name,email,roles,start_date,end_date), by email."""
+    from lifecycle.people import import_people
+
+    inst = _open(ctx)
+    result = import_people(inst.register(), csv_file, skip_invalid, inst.now())
+    click.echo(f"{csv_file}: {result.added} added, {result.updated} updated, "
+               f"{result.unchanged} unchanged, {len(result.rejected)} rejected.")
+    for error in result.rejected:
+        click.echo(f"  rejected {error}", err=True)
+
+
+@people.command("list")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, one object per person.")
+@now_option
+@click.pass_context
+def people_list(ctx: click.Context, as_json: bool, now_text: str | None) -> None:
+    """Everyone in the directory, with roles and whether they are active today."""
+    inst = _open(ctx)
+    today = _now(inst, now_text).date()
+    people = inst.register().people()
+    if as_json:
+        _print_json([{"name": p.name, "email": p.email, "roles": list(p.roles),
+                      "start_date": p.start_date, "end_date": p.end_date,
+                      "active": p.active_on(today)} for p in people])
+        return
+    click.echo(_table([(p.name, p.email, ";".join(p.roles), p.start_date, p.end_date,
+                        "yes" if p.active_on(today) else "no") for p in people],
+                      ["NAME", "EMAIL", "ROLES", "START", "END", "ACTIVE"]))
+
+
+@cli.group()
+def review() -> None:
+    """Reviews by the approving body (record)."""
+
+
+@review.command("record")
+@click.argument("policy_id", metavar="POLICY")
+@click.option("--date", "date_text", required=True, metavar="YYYY-MM-DD",
+              help="The day the review was approved.")
+@click.option("--next", "next_text", metavar="YYYY-MM-DD",
+              help="Next review due (default: the date plus the policy's review interval).")
+@click.option("--file", "new_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The reviewed text; adopted as a new version if it changed.")
+@click.option("--notes", default="", help="What the reviewers decided.")
+@now_option
+@click.pass_context
+def review_record(ctx: click.Context, policy_id: str, date_text: str, next_text: str | None,
+                  new_file: Path | None, notes: str, now_text: str | None) -> None:
+    """Record a review: close this review cycle, open the next, adopt a changed text."""
+    from lifecycle.policies import record_review
+
+    inst = _open(ctx)
+    reviewed_on = _option_date(date_text, "--date")
+    assert reviewed_on is not None
+    next_due = _option_date(next_text, "--next")
+    register = inst.register()
+    with register.atomic():
+        outcome = record_review(register, inst.policies_dir, policy_id, reviewed_on, next_due,
+                                new_file, notes, _now(inst, now_text))
+    change = (f"adopted version {outcome.version}" if outcome.text_changed
+              else f"no change to the text (version {outcome.version})")
+    click.echo(f"{outcome.policy_id}: reviewed {outcome.reviewed_on}, {change}; "
+               f"next review due {outcome.next_due}.")
+
+
+@cli.command()
+@click.argument("policy_id", metavar="POLICY")
+@click.pass_context
+def history(ctx: click.Context, policy_id: str) -> None:
+    """One policy's versions, review cycles, reviews and audit log."""
+    from lifecycle.policies import require_policy
+
+    register = _open(ctx).register()
+    policy = require_policy(register, policy_id)
+    click.echo(f"{policy.title} ({policy.id})\n\nVersions")
+    click.echo(_table([(v["number"], v["adopted"], v["sha256"][:12]) for v in
+                       register.versions(policy.id)], ["VERSION", "ADOPTED", "TEXT SHA-256"]))
+    click.echo("\nReview cycles")
+    click.echo(_table([(c["number"], c["opened"], c["due"], c["closed"] or "open") for c in
+                       register.cycles(policy.id)], ["CYCLE", "OPENED", "DUE", "CLOSED"]))
+    click.echo("\nReviews")
+    click.echo(_table([(r["reviewed_on"], r["version_number"], r["next_due"], r["notes"]) for r
+                       in register.reviews(policy.id)],
+                      ["REVIEWED", "VERSION", "NEXT DUE", "NOTES"]))
+    click.echo("\nAudit log")
+    click.echo(_table([(a["at"][:19], a["action"], a["detail"]) for a in
+                       register.audit_log(policy.id)], ["AT", "ACTION", "DETAIL"]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="policy-lifecycle")
+
+
+if __name__ == "__main__":
+    sys.exit(cli.main(prog_name="run.py"))

@@ -1,0 +1,65 @@
+"""Every test gets its own instance directory: a copy of the repository's data/ in tmp_path,
+selected through POLICY_LIFECYCLE_DATA exactly as a user would."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from run import cli
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+SEED_TEXT = REPO / "tests" / "fixtures" / "policy-for-social-networking.txt"
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(REPO / "data" / "config.toml", data / "config.toml")
+    shutil.copytree(REPO / "data" / "policies", data / "policies")
+    shutil.copytree(REPO / "data" / "examples", data / "examples")
+    monkeypatch.setenv("POLICY_LIFECYCLE_DATA", str(data))
+    return data
+
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def run() -> Run:
+    """Invoke the real CLI in-process; returns click's Result (exit_code, stdout, stderr)."""
+
+    def invoke(*args: str) -> Result:
+        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def initialised(run: Run, data_dir: Path) -> Path:
+    result = run("init", "--now", "2026-11-24T09:00")
+    assert result.exit_code == 0, result.output
+    return data_dir
+
+
+def snapshot(data_dir: Path) -> dict[str, object]:
+    """Everything a command could write: every table's rows and every file's bytes."""
+    state: dict[str, object] = {}
+    db = data_dir / "register.db"
+    if db.exists():
+        conn = sqlite3.connect(db)
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            state[table] = conn.execute(f"SELECT * FROM [{table}] ORDER BY rowid").fetchall()
+        conn.close()
+    for path in sorted(data_dir.rglob("*")):
+        if path.is_file() and not path.name.startswith("register.db"):
+            state[str(path)] = path.read_bytes()
+    return state
