@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DATA ?= data
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench tools screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,5 +24,21 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# The real checkers the render tests use when present: Nu Html Checker (Java), axe-core in
+# Debian's Chromium, LibreOffice and poppler for the DOCX, pandoc for the benchmark.
+DEBIAN_TOOLS := chromium libreoffice-writer-nogui poppler-utils pandoc fonts-dejavu-core
+tools:
+	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEBIAN_TOOLS) \
+	  $$(command -v java >/dev/null || echo default-jre-headless) >/dev/null
+	npm ci --no-audit --no-fund --loglevel=error
+
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+bench: $(STAMP)
+	$(PY) bench/render.py
+
+screenshots: $(STAMP)
+	$(PY) docs/screenshots.py

@@ -232,6 +232,32 @@ def history(ctx: click.Context, policy_id: str) -> None:
                        register.audit_log(policy.id)], ["AT", "ACTION", "DETAIL"]))
 
 
+@cli.command()
+@click.argument("policy_id", metavar="POLICY|--all", required=False)
+@click.option("--all", "all_policies", is_flag=True, help="Render every policy in the register.")
+@click.option("--format", "formats", default="html,docx", show_default=True,
+              help="Comma-separated formats.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Write here instead of data/rendered/<policy>/.")
+@click.option("--version", "version", type=int, help="An earlier version (default: current).")
+@now_option
+@click.pass_context
+def render(ctx: click.Context, policy_id: str | None, all_policies: bool, formats: str,
+           out: Path | None, version: int | None, now_text: str | None) -> None:
+    """Write the web page and Word document of a policy (or --all)."""
+    from documents.publish import parse_formats, render_policies
+
+    if bool(policy_id) == all_policies:
+        raise InputError("name one POLICY or give --all", field="render")
+    inst = _open(ctx)
+    register = inst.register()
+    ids = register.policy_ids() if all_policies else [policy_id or ""]
+    files = render_policies(register, ids, version, parse_formats(formats), out,
+                            inst.root / "rendered", _now(inst, now_text).date())
+    for f in files:
+        click.echo(f"{'wrote' if f.written else 'unchanged'}  {f.path}")
+
+
 def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="policy-lifecycle")
 

@@ -150,6 +150,11 @@ class Register:
                    sha256=sha256)
         return number
 
+    def version(self, policy_id: str, number: int) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM versions WHERE policy_id = ? AND number = ?",
+                          [policy_id, number])
+        return rows[0] if rows else None
+
     def cycles(self, policy_id: str) -> list[dict[str, Any]]:
         return self._rows("SELECT * FROM review_cycles WHERE policy_id = ? ORDER BY number",
                           [policy_id])

@@ -63,3 +63,12 @@ def snapshot(data_dir: Path) -> dict[str, object]:
         if path.is_file() and not path.name.startswith("register.db"):
             state[str(path)] = path.read_bytes()
     return state
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tools import SKIPPED
+
+    if SKIPPED:
+        terminalreporter.write_line(
+            "External checks skipped (install them, or run .ci/run): "
+            + "; ".join(sorted(set(SKIPPED))), yellow=True)

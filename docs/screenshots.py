@@ -1,0 +1,52 @@
+"""Regenerate the pictures in docs/: the seed policy's web page and page 1 of its Word document
+(through LibreOffice), as a reader sees them. Run with `make screenshots`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from tools import CHROMIUM, CHROMIUM_ARGS, docx_to_pdf  # noqa: E402
+
+from documents.meta import PolicyMeta  # noqa: E402
+from documents.publish import render_version  # noqa: E402
+from lifecycle.sources import parse_source  # noqa: E402
+
+DOCS = REPO / "docs"
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    source = parse_source(REPO / "data" / "policies" / "social-networking.md")
+    meta = PolicyMeta(policy_id=source.id, title=source.title, school=source.school,
+                      approver=source.approver, version=1, adopted=source.adopted,
+                      review_due=source.review_due, overdue=source.review_due < date.today(),
+                      sha256=source.sha256, audiences=source.audiences)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        files = {r.path.suffix: r.path for r in
+                 render_version(meta, source.body, ("html", "docx"), tmp)}
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 900, "height": 1200})
+            page.goto(files[".html"].as_uri())
+            page.screenshot(path=str(DOCS / "seed-html.png"))
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.screenshot(path=str(DOCS / "seed-html-phone.png"))
+            browser.close()
+        pdf = docx_to_pdf(files[".docx"], tmp)
+        subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile",
+                        str(pdf), str(DOCS / "seed-docx-page1")], check=True)
+    print("wrote docs/seed-html.png, docs/seed-html-phone.png, docs/seed-docx-page1.png")
+
+
+if __name__ == "__main__":
+    main()

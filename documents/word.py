@@ -1,0 +1,311 @@
+"""The Word document of a policy version, walked from the same tree as the web page.
+
+python-docx has no API for hyperlinks, fields or restarting a numbered list, so those are
+built as WordprocessingML here (see LIBRARIES.md): each numbered list gets its own ``w:num``
+with a start override, links are ``w:hyperlink`` elements, "Page X of Y" is two fields.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime, time
+from io import BytesIO
+from typing import Any
+
+import docx
+from docx.enum.style import WD_STYLE_TYPE
+from docx.opc.constants import RELATIONSHIP_TYPE as RT
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.shared import Pt, RGBColor
+from docx.styles.style import CharacterStyle
+from docx.text.paragraph import Paragraph
+from docx.text.run import Run
+
+from .meta import PolicyMeta, long_date
+from .parse import Document, Element
+
+LANGUAGE = "en-GB"
+_SPACE = re.compile(r"\s+")
+_FORMATS = {"strong": "bold", "b": "bold", "em": "italic", "i": "italic", "code": "code",
+            "del": "strike", "sup": "superscript", "sub": "subscript"}
+Doc = Any  # python-docx's Document object has no public type
+
+
+def _set_language(doc: Doc) -> None:
+    rpr = doc.styles.element.find(qn("w:docDefaults")).find(qn("w:rPrDefault")).find(qn("w:rPr"))
+    lang = rpr.find(qn("w:lang"))
+    for attribute in ("w:val", "w:eastAsia"):
+        lang.set(qn(attribute), LANGUAGE)
+
+
+def _styles(doc: Doc) -> None:
+    """Our own styles: for what the render adds around the policy's text, and for links (the
+    default template has no "Hyperlink"). Added as XML: python-docx's add_style looks every
+    existing style up by name first, which costs more than the rest of a short render."""
+    styles = doc.styles.element
+    for name, base in (("Policy Facts", "Normal"), ("Policy Notice", "IntenseQuote")):
+        style = styles.add_style_of_type(name, WD_STYLE_TYPE.PARAGRAPH, builtin=False)
+        style.basedOn_val = base
+    link = styles.add_style_of_type("Hyperlink", WD_STYLE_TYPE.CHARACTER, builtin=True)
+    font = CharacterStyle(link).font
+    font.color.rgb = RGBColor(0x05, 0x63, 0xC1)
+    font.underline = True
+
+
+def _properties(doc: Doc, meta: PolicyMeta) -> None:
+    props = doc.core_properties
+    props.title = meta.title
+    props.subject = f"{meta.school} policy approved by the {meta.approver}"
+    props.author = meta.school
+    props.last_modified_by = meta.school
+    props.revision = meta.version
+    props.keywords = "; ".join(["policy", meta.policy_id, *meta.audiences])
+    props.category = "Policy"
+    props.language = LANGUAGE
+    props.comments = f"Version {meta.version}, text SHA-256 {meta.sha256}"
+    props.created = props.modified = datetime.combine(meta.adopted, time(0, 0))
+
+
+def _field(paragraph: Paragraph, instruction: str) -> None:
+    """A Word field (PAGE, NUMPAGES): begin, instruction, separate, placeholder, end."""
+    def char(kind: str) -> Any:
+        element = OxmlElement("w:fldChar")
+        element.set(qn("w:fldCharType"), kind)
+        return element
+
+    run = paragraph.add_run()
+    run._r.append(char("begin"))
+    text = OxmlElement("w:instrText")
+    text.set(qn("xml:space"), "preserve")
+    text.text = f" {instruction} "
+    paragraph.add_run()._r.append(text)
+    paragraph.add_run()._r.append(char("separate"))
+    paragraph.add_run("1")
+    paragraph.add_run()._r.append(char("end"))
+
+
+def _header_footer(doc: Doc, meta: PolicyMeta) -> None:
+    section = doc.sections[0]
+    section.header.paragraphs[0].text = f"{meta.school} · {meta.title}"
+    footer = section.footer.paragraphs[0]
+    footer.text = (f"Version {meta.version} · Adopted {long_date(meta.adopted)} · "
+                   f"Review due {long_date(meta.review_due)} · Page ")
+    _field(footer, "PAGE")
+    footer.add_run(" of ")
+    _field(footer, "NUMPAGES")
+    for paragraph in (section.header.paragraphs[0], footer):
+        for run in paragraph.runs:
+            run.font.size = Pt(9)
+
+
+def _facts(writer: _Writer, meta: PolicyMeta) -> None:
+    facts = writer.paragraph("Policy Facts")
+    for label, value in (("Version", str(meta.version)), ("Adopted", long_date(meta.adopted)),
+                         ("Approved by", meta.approver),
+                         ("Next review", long_date(meta.review_due))):
+        facts.add_run(f"{label}: ").bold = True
+        facts.add_run(f"{value}   ")
+    if meta.superseded_by:
+        _notice(writer, "Superseded. ", f"This is version {meta.version}. The current policy is "
+                f"version {meta.superseded_by}.")
+    if meta.overdue:
+        _notice(writer, "Review overdue. ", f"This policy was due to be reviewed by "
+                f"{long_date(meta.review_due)}. It stays in force until the {meta.approver} "
+                "reviews it.")
+
+
+def _notice(writer: _Writer, lead: str, text: str) -> None:
+    notice = writer.paragraph("Policy Notice")
+    notice.add_run(lead).bold = True
+    notice.add_run(text)
+
+
+class _Writer:
+    """Walks the document tree into python-docx calls.
+
+    Paragraphs, styles and runs are made one level below python-docx's public API, which
+    looks a style up by name through every style in the document on each assignment (it was
+    80% of the time on a long policy); the XML written is the same.
+    """
+
+    def __init__(self, doc: Doc) -> None:
+        self.doc = doc
+        self.body = doc.element.body
+        self.numbering = doc.part.numbering_part.numbering_definitions._numbering
+        self.style_ids: dict[str, str] = {}
+
+    def style_id(self, name: str) -> str:
+        if name not in self.style_ids:
+            self.style_ids[name] = self.doc.styles[name].style_id
+        return self.style_ids[name]
+
+    def paragraph(self, style: str | None = None) -> Paragraph:
+        p = self.body.add_p()
+        if style:
+            p.style = self.style_id(style)
+        return Paragraph(p, self.doc._body)
+
+    # -- inline ------------------------------------------------------------------------
+
+    def inline(self, paragraph: Paragraph, nodes: Iterable[Element | str],
+               formats: frozenset[str] = frozenset()) -> None:
+        for node in nodes:
+            if isinstance(node, str):
+                self.text(paragraph, node, formats)
+            elif node.tag == "br":
+                paragraph.add_run().add_break()
+            elif node.tag == "a":
+                self.link(paragraph, node, formats)
+            else:
+                extra = _FORMATS.get(node.tag)
+                self.inline(paragraph, node.children, formats | {extra} if extra else formats)
+
+    def text(self, paragraph: Paragraph, text: str, formats: frozenset[str]) -> None:
+        text = _SPACE.sub(" ", text)
+        runs = paragraph._p.r_lst
+        if not runs or runs[-1].find(qn("w:br")) is not None:
+            text = text.lstrip()  # as a browser does at the start of a line
+        if not text:
+            return
+        r = paragraph._p.add_r()
+        r.add_t(text)
+        if not formats:
+            return
+        run = Run(r, paragraph)
+        run.bold = "bold" in formats or None
+        run.italic = "italic" in formats or None
+        run.font.strike = "strike" in formats or None
+        run.font.superscript = "superscript" in formats or None
+        run.font.subscript = "subscript" in formats or None
+        if "code" in formats:
+            run.font.name = "Courier New"
+        if "link" in formats:
+            r.get_or_add_rPr().style = self.style_id("Hyperlink")
+
+    def link(self, paragraph: Paragraph, node: Element, formats: frozenset[str]) -> None:
+        href = node.attrs.get("href", "")
+        if not href.startswith(("http://", "https://", "mailto:")):
+            self.inline(paragraph, node.children, formats)
+            return
+        before = len(paragraph._p.r_lst)
+        self.inline(paragraph, node.children, formats | {"link"})
+        hyperlink = OxmlElement("w:hyperlink")
+        hyperlink.set(qn("r:id"), paragraph.part.relate_to(href, RT.HYPERLINK, is_external=True))
+        for run in paragraph._p.r_lst[before:]:
+            hyperlink.append(run)
+        paragraph._p.append(hyperlink)
+
+    # -- blocks ------------------------------------------------------------------------
+
+    def blocks(self, nodes: Iterable[Element | str], style: str | None = None) -> None:
+        for node in nodes:
+            if isinstance(node, str):
+                if node.strip():
+                    self.inline(self.paragraph(style), [node])
+            elif node.tag in ("h2", "h3", "h4", "h5", "h6", "h1"):
+                level = max(1, int(node.tag[1]) - 1)
+                self.inline(self.paragraph(f"Heading {level}"), node.children)
+            elif node.tag in ("ul", "ol"):
+                self.list(node, depth=0)
+            elif node.tag == "blockquote":
+                self.blocks(node.children, style="Quote")
+            elif node.tag == "pre":
+                self.preformatted(node)
+            elif node.tag == "table":
+                self.table(node)
+            elif node.tag == "hr":
+                self.rule()
+            else:
+                self.inline(self.paragraph(style), node.children)
+
+    def restart(self, style: str, start: int) -> int:
+        """A fresh w:num on the style's own abstract numbering, counting from ``start``."""
+        style_num = self.doc.styles[style].element.pPr.numPr.numId.val
+        abstract = next(n.abstractNumId.val for n in self.numbering.num_lst
+                        if n.numId == style_num)
+        num = self.numbering.add_num(abstract)
+        num.add_lvlOverride(ilvl=0).add_startOverride(start)
+        return int(num.numId)
+
+    def list(self, node: Element, depth: int) -> None:
+        ordered = node.tag == "ol"
+        level = "" if depth == 0 else f" {min(depth + 1, 3)}"
+        style = ("List Number" if ordered else "List Bullet") + level
+        num_id = self.restart(style, int(node.attrs.get("start", "1") or 1)) if ordered else None
+        for item in node.elements():
+            paragraph = self.paragraph(style)
+            if num_id is not None:
+                num_pr = paragraph._p.get_or_add_pPr().get_or_add_numPr()
+                num_pr.get_or_add_ilvl().val = 0
+                num_pr.get_or_add_numId().val = num_id
+            self.list_item(item, paragraph, depth)
+
+    def list_item(self, item: Element, paragraph: Paragraph, depth: int) -> None:
+        continued = "List Continue" + ("" if depth == 0 else f" {min(depth + 1, 3)}")
+        current: Paragraph | None = paragraph
+        for child in item.children:
+            if isinstance(child, Element) and child.tag in ("ul", "ol"):
+                self.list(child, depth + 1)
+                current = None
+            elif isinstance(child, Element) and child.tag == "p":
+                if current is None or current.runs:
+                    current = self.paragraph(continued)
+                self.inline(current, child.children)
+                current = None
+            elif not (isinstance(child, str) and not child.strip() and current is None):
+                if current is None:
+                    current = self.paragraph(continued)
+                self.inline(current, [child])
+
+    def preformatted(self, node: Element) -> None:
+        paragraph = self.paragraph("No Spacing")
+        for i, line in enumerate(node.text().rstrip("\n").split("\n")):
+            if i:
+                paragraph.add_run().add_break()
+            run = paragraph.add_run(line)
+            run.font.name = "Courier New"
+
+    def table(self, node: Element) -> None:
+        rows = [row for part in node.elements() for row in
+                (part.elements() if part.tag in ("thead", "tbody") else [part])
+                if row.tag == "tr"]
+        columns = max((len(r.elements()) for r in rows), default=0)
+        if not columns:
+            return
+        table = self.doc.add_table(rows=len(rows), cols=columns)
+        table.style = "Table Grid"
+        for r, row in enumerate(rows):
+            for c, cell in enumerate(row.elements()):
+                paragraph = table.cell(r, c).paragraphs[0]
+                self.inline(paragraph, cell.children,
+                            frozenset({"bold"}) if cell.tag == "th" else frozenset())
+            if all(cell.tag == "th" for cell in row.elements()):
+                tr_pr = table.rows[r]._tr.get_or_add_trPr()
+                tr_pr.append(OxmlElement("w:tblHeader"))
+
+    def rule(self) -> None:
+        paragraph = self.paragraph()
+        borders = OxmlElement("w:pBdr")
+        bottom = OxmlElement("w:bottom")
+        for key, value in (("w:val", "single"), ("w:sz", "6"), ("w:space", "1"),
+                           ("w:color", "auto")):
+            bottom.set(qn(key), value)
+        borders.append(bottom)
+        paragraph._p.get_or_add_pPr().append(borders)
+
+
+def render_docx(document: Document, meta: PolicyMeta) -> bytes:
+    doc = docx.Document()
+    _set_language(doc)
+    _styles(doc)
+    _properties(doc, meta)
+    _header_footer(doc, meta)
+    writer = _Writer(doc)
+    writer.paragraph("Title").add_run(document.title or meta.title)
+    _facts(writer, meta)
+    writer.blocks(document.body.children)
+    out = BytesIO()
+    doc.save(out)
+    return out.getvalue()
