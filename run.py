@@ -258,6 +258,122 @@ def render(ctx: click.Context, policy_id: str | None, all_policies: bool, format
         click.echo(f"{'wrote' if f.written else 'unchanged'}  {f.path}")
 
 
+@cli.command()
+@click.option("--now", "now_text", metavar="ISO-DATETIME",
+              help="Start the service's clock at this time (simulation); it then runs on.")
+@click.pass_context
+def serve(ctx: click.Context, now_text: str | None) -> None:
+    """Run the service: evaluate every 15 minutes, deliver every minute, until stopped."""
+    import logging
+
+    from jobs.scheduler import serve as run_service
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    inst = _open(ctx)
+    real_now = inst.now()
+    run_service(inst, _now(inst, now_text) if now_text else None, real_now)
+
+
+@cli.command()
+@now_option
+@click.pass_context
+def tick(ctx: click.Context, now_text: str | None) -> None:
+    """Evaluate and deliver once, as if it were NOW, then exit (cron, simulation)."""
+    from jobs.scheduler import service_lock
+    from jobs.tasks import deliver, evaluate
+
+    inst = _open(ctx)
+    now = _now(inst, now_text)
+    inst.register().close()
+    with service_lock(inst.root):
+        decisions = evaluate(inst, now)
+        sends = [d for d in decisions if d.action == "send"]
+        click.echo(f"{now.isoformat(timespec='minutes')}: {len(sends)} to send, "
+                   f"{len(decisions) - len(sends)} stale stages skipped.")
+        for d in sends:
+            click.echo(f"  {d.kind:<8} {d.policy_id or '-':<20} {d.stage or d.period:<12} "
+                       f"{d.person}{' (office copy)' if d.office_copy else ''}")
+        result = deliver(inst, now)
+    click.echo(f"Delivered: {len(result.sent)} sent, {len(result.retrying)} to retry, "
+               f"{len(result.failed)} failed.")
+    for message, error in result.retrying + result.failed:
+        click.echo(f"  message {message.id} to {message.to_email}: {error}")
+
+
+@cli.command()
+@click.option("--from", "from_text", metavar="ISO-DATETIME", help="Start (default: now).")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3660),
+              help="How many days ahead.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, one object per message.")
+@click.pass_context
+def plan(ctx: click.Context, from_text: str | None, days: int, as_json: bool) -> None:
+    """What will be sent, when and to whom, over the coming days (nothing is sent)."""
+    from jobs.outbox import Outbox
+    from jobs.tasks import rules_for
+    from lifecycle.rules import SEND, forecast
+
+    inst = _open(ctx)
+    start = _now(inst, from_text)
+    register = inst.register()
+    rules, recipients = rules_for(register, inst)
+    planned = [(at, d) for at, d in forecast(rules, Outbox(register).record(), start, days)
+               if d.action == SEND]
+    if as_json:
+        _print_json([{"at": at.isoformat(), "kind": d.kind, "policy": d.policy_id or None,
+                      "stage": d.stage or None, "period": d.period,
+                      "to": recipients[d.person].person.email,
+                      "name": recipients[d.person].person.name,
+                      "office_copy": d.office_copy} for at, d in planned])
+        return
+    groups: dict[tuple[str, str, str, str], list[str]] = {}
+    for at, d in planned:
+        group = (at.strftime("%Y-%m-%d %H:%M %a"), d.kind, d.policy_id or "-",
+                 d.stage or d.period)
+        groups.setdefault(group, []).append(recipients[d.person].person.email)
+    click.echo(f"{len(planned)} messages in the {days} days from "
+               f"{start.isoformat(timespec='minutes')}.")
+    click.echo(_table([(*g, len(to), ", ".join(to[:3]) + (" …" if len(to) > 3 else ""))
+                       for g, to in groups.items()],
+                      ["WHEN", "KIND", "POLICY", "STAGE", "COUNT", "TO"]))
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed", "skipped"]),
+              help="Only messages with this status.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, one object per message.")
+@click.pass_context
+def outbox(ctx: click.Context, status: str | None, as_json: bool) -> None:
+    """What was sent, what is pending, what failed (retry with 'outbox retry ID')."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from jobs.outbox import Outbox
+
+    box = Outbox(_open(ctx).register())
+    rows = box.messages(status=status)
+    if as_json:
+        _print_json(rows)
+        return
+    click.echo(_table([(r["id"], r["status"], r["kind"], r["policy_id"] or "-",
+                        r["stage"] or r["period"], r["to_email"], r["decided_at"][:16],
+                        (r["sent_at"] or "")[:16], r["last_error"] or "") for r in rows],
+                      ["ID", "STATUS", "KIND", "POLICY", "STAGE", "TO", "DECIDED", "SENT",
+                       "ERROR"]))
+    counts = box.counts()
+    click.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "The outbox is empty.")
+
+
+@outbox.command("retry")
+@click.argument("message_id", metavar="ID", type=int)
+@click.pass_context
+def outbox_retry(ctx: click.Context, message_id: int) -> None:
+    """Queue a failed message again; the next delivery sends it."""
+    from jobs.outbox import Outbox
+
+    inst = _open(ctx)
+    message = Outbox(inst.register()).retry(message_id, inst.now())
+    click.echo(f"message {message.id} to {message.to_email} is pending again.")
+
+
 def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="policy-lifecycle")
 

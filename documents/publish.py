@@ -45,7 +45,8 @@ def parse_formats(text: str) -> tuple[str, ...]:
 
 def _fingerprint() -> str:
     digest = hashlib.sha256()
-    for path in [*_CODE, *sorted((_HERE / "templates").iterdir())]:
+    templates = sorted(p for p in (_HERE / "templates").iterdir() if p.is_file())
+    for path in [*_CODE, *templates]:
         digest.update(path.read_bytes())
     for package in ("markdown", "python-docx", "nh3", "jinja2"):
         digest.update(package_version(package).encode())

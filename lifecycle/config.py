@@ -7,12 +7,30 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .dates import parse_date
 from .errors import InputError
+from .model import ROLES
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Closure:
+    """School closed (a term holiday): staff messages wait until it reopens."""
+
+    name: str
+    start: date
+    end: date
+
+    def covers(self, day: date) -> bool:
+        return self.start <= day <= self.end
 
 
 @dataclass(frozen=True)
@@ -20,25 +38,162 @@ class Config:
     school: str = "St Ann's School"
     timezone: str = "Europe/London"
     due_soon_days: int = 56
+    lead_days: tuple[int, ...] = (56, 28, 7)
+    overdue_every_days: int = 28
+    cycle_start: tuple[int, int] = (9, 1)
+    window_days: tuple[int, ...] = (0, 1, 2, 3, 4)
+    window_start: time = time(8, 0)
+    window_end: time = time(18, 0)
+    digest_weekday: int = 0
+    closures: tuple[Closure, ...] = ()
+    approvers: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"Governing Body": ("governor", "clerk")})
+    transport: str = "files"
+    sender: str = "Policy Lifecycle <policies@example.org>"
+    base_url: str = "http://127.0.0.1:8080"
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_security: str = "starttls"
+    smtp_user: str = ""
+    smtp_timeout: int = 30
+    retry_for_hours: int = 48
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
-# section.key in the file -> Config field name
-_KEYS = {
-    ("school", "name"): "school",
-    ("school", "timezone"): "timezone",
-    ("review", "due_soon_days"): "due_soon_days",
+def _positive(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"expected a whole number, zero or more, got {value!r}")
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected text, got {value!r}")
+    return value.strip()
+
+
+def _choice(*options: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {value!r}")
+        return str(value)
+    return parse
+
+
+def _timezone(value: Any) -> str:
+    try:
+        ZoneInfo(_text(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone '{value}'") from None
+    return str(value)
+
+
+def _days_list(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError("expected a list of numbers of days, e.g. [56, 28, 7]")
+    return tuple(sorted({_positive(v) for v in value}, reverse=True))
+
+
+def _month_day(value: Any) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d{2})-(\d{2})", str(value))
+    try:
+        assert m is not None
+        date(2001, int(m[1]), int(m[2]))
+    except (AssertionError, ValueError):
+        raise ValueError(f"expected MM-DD such as 09-01, got {value!r}") from None
+    return int(m[1]), int(m[2])
+
+
+def _clock(value: Any) -> time:
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"expected a time such as 08:00, got {value!r}") from None
+
+
+def _weekday(value: Any) -> int:
+    text = str(value).lower()[:3]
+    if text not in WEEKDAYS:
+        raise ValueError(f"expected a day such as monday, got {value!r}")
+    return WEEKDAYS.index(text)
+
+
+def _weekdays(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value:
+        raise ValueError("expected a list of days such as [\"mon\", \"tue\"]")
+    return tuple(sorted({_weekday(v) for v in value}))
+
+
+def _closures(value: Any) -> tuple[Closure, ...]:
+    if not isinstance(value, list):
+        raise ValueError("expected [[closures]] tables with name, start and end")
+    closures = []
+    for item in value:
+        if not isinstance(item, dict) or set(item) != {"name", "start", "end"}:
+            raise ValueError("each [[closures]] needs exactly name, start and end")
+        start, end = parse_date(str(item["start"])), parse_date(str(item["end"]))
+        if end < start:
+            raise ValueError(f"closure '{item['name']}' ends ({end}) before it starts ({start})")
+        closures.append(Closure(_text(item["name"]), start, end))
+    return tuple(sorted(closures, key=lambda c: c.start))
+
+
+def _approvers(value: Any) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, dict):
+        raise ValueError("expected a table of approving body = [roles]")
+    result = {}
+    for name, roles in value.items():
+        if not isinstance(roles, list) or not roles or any(r not in ROLES for r in roles):
+            raise ValueError(f"'{name}' must list roles from: {', '.join(ROLES)}")
+        result[name] = tuple(roles)
+    return result
+
+
+def _url(value: Any) -> str:
+    text = _text(value).rstrip("/")
+    if not re.match(r"https?://[^\s/]+", text):
+        raise ValueError(f"expected an http(s) address, got {value!r}")
+    return text
+
+
+# (section, key) -> (Config field, parser). [[closures]] and [approvers] are whole sections.
+_SETTINGS: dict[tuple[str, str | None], tuple[str, Callable[[Any], Any]]] = {
+    ("school", "name"): ("school", _text),
+    ("school", "timezone"): ("timezone", _timezone),
+    ("review", "due_soon_days"): ("due_soon_days", _positive),
+    ("review", "lead_days"): ("lead_days", _days_list),
+    ("review", "overdue_every_days"): ("overdue_every_days", _positive),
+    ("reminders", "cycle_start"): ("cycle_start", _month_day),
+    ("send_window", "days"): ("window_days", _weekdays),
+    ("send_window", "start"): ("window_start", _clock),
+    ("send_window", "end"): ("window_end", _clock),
+    ("digest", "weekday"): ("digest_weekday", _weekday),
+    ("closures", None): ("closures", _closures),
+    ("approvers", None): ("approvers", _approvers),
+    ("mail", "transport"): ("transport", _choice("files", "smtp")),
+    ("mail", "from"): ("sender", _text),
+    ("mail", "base_url"): ("base_url", _url),
+    ("mail", "retry_for_hours"): ("retry_for_hours", _positive),
+    ("smtp", "host"): ("smtp_host", _text),
+    ("smtp", "port"): ("smtp_port", _positive),
+    ("smtp", "security"): ("smtp_security", _choice("starttls", "ssl", "none")),
+    ("smtp", "user"): ("smtp_user", lambda v: str(v).strip()),
+    ("smtp", "timeout"): ("smtp_timeout", _positive),
 }
 
 
 def _line_of(text: str, key: str) -> int | None:
     for number, line in enumerate(text.splitlines(), start=1):
-        if re.match(rf"\s*{re.escape(key)}\s*=", line):
+        if re.match(rf"\s*(\[\[?)?{re.escape(key)}(\]\]?)?\s*=?", line):
             return number
     return None
 
 
 def load_config(path: Path) -> Config:
-    """Read ``path`` if it exists; unknown keys and wrong types are errors, not silent."""
+    """Read ``path`` if it exists; unknown keys and wrong values are errors, not ignored."""
     if not path.exists():
         return Config()
     text = path.read_text(encoding="utf-8")
@@ -48,32 +203,21 @@ def load_config(path: Path) -> Config:
         raise InputError(str(e), file=path) from None
     values: dict[str, Any] = {}
     for section, table in raw.items():
-        if not isinstance(table, dict):
-            raise InputError("settings belong in a [section]", file=path,
-                             line=_line_of(text, section), field=section)
-        for key, value in table.items():
-            name = _KEYS.get((section, key))
-            if name is None:
-                raise InputError("unknown setting", file=path, line=_line_of(text, key),
-                                 field=f"{section}.{key}")
-            values[name] = value
+        items = [(None, table)] if (section, None) in _SETTINGS else (
+            table.items() if isinstance(table, dict) else [("", table)])
+        for key, value in items:
+            name = f"{section}.{key}" if key else section
+            if (section, key) not in _SETTINGS:
+                raise InputError("unknown setting", file=path, line=_line_of(text, key or section),
+                                 field=name)
+            attribute, parse = _SETTINGS[(section, key)]
+            try:
+                values[attribute] = parse(value)
+            except ValueError as e:
+                raise InputError(str(e), file=path, line=_line_of(text, key or section),
+                                 field=name) from None
     config = Config(**values)
-    _validate(config, path, text)
+    if config.window_end <= config.window_start:
+        raise InputError("the send window must end after it starts", file=path,
+                         line=_line_of(text, "end"), field="send_window.end")
     return config
-
-
-def _validate(config: Config, path: Path, text: str) -> None:
-    types = {f.name: type(getattr(Config(), f.name)) for f in fields(Config)}
-    for (section, key), name in _KEYS.items():
-        value = getattr(config, name)
-        if not isinstance(value, types[name]) or isinstance(value, bool):
-            raise InputError(f"expected a {types[name].__name__}, got {value!r}", file=path,
-                             line=_line_of(text, key), field=f"{section}.{key}")
-    try:
-        ZoneInfo(config.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InputError(f"unknown time zone '{config.timezone}'", file=path,
-                         line=_line_of(text, "timezone"), field="school.timezone") from None
-    if config.due_soon_days < 0:
-        raise InputError("must be zero or more", file=path,
-                         line=_line_of(text, "due_soon_days"), field="review.due_soon_days")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
@@ -118,3 +118,28 @@ def review_state(due: date, today: date, due_soon_days: int) -> ReviewState:
 def month_phrase(d: date) -> str:
     """'January 2018': how a school states a review month."""
     return d.strftime("%B %Y")
+
+
+def first_weekday_on_or_after(day: date) -> date:
+    """Monday to Friday: the school's working days, whatever the send window says."""
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+def first_weekday_after(day: date) -> date:
+    return first_weekday_on_or_after(day + timedelta(days=1))
+
+
+def school_year(day: date, cycle_start: tuple[int, int]) -> tuple[date, str]:
+    """The reminder cycle ``day`` falls in: its first day and a label such as '2026-27'."""
+    month, dom = cycle_start
+    start = date(day.year, month, dom)
+    if day < start:
+        start = date(day.year - 1, month, dom)
+    return start, f"{start.year}-{(start.year + 1) % 100:02d}"
+
+
+def iso_week(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"

@@ -57,3 +57,21 @@ def m001_register(db: Database) -> None:
             f"CREATE TRIGGER audit_no_{event.lower()} BEFORE {event} ON audit "
             "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END"
         )
+
+
+@migrations()
+def m002_outbox(db: Database) -> None:
+    """Every message decided, before any attempt to send it; the record the rules read."""
+    db.table("messages").create(
+        {
+            "id": int, "key": str, "kind": str, "policy_id": str, "period": str, "stage": str,
+            "person_key": str, "to_name": str, "to_email": str, "office_copy": int,
+            "eligible": str, "status": str, "message_id": str, "decided_at": str,
+            "attempts": int, "next_attempt_at": str, "sent_at": str, "last_error": str,
+        },
+        pk="id", not_null={"key", "kind", "status", "decided_at"},
+        defaults={"attempts": 0, "office_copy": 0},
+    )
+    db.table("messages").create_index(["key"], unique=True)
+    db.table("messages").create_index(["status", "next_attempt_at"])
+    db.table("messages").create_index(["policy_id"])

@@ -10,6 +10,11 @@ from pathlib import Path
 ROLES = ("staff", "volunteer", "governor", "clerk", "contractor", "office")
 
 
+def email_key(email: str) -> str:
+    """People are the same person when their addresses match ignoring case."""
+    return email.strip().lower()
+
+
 def text_hash(body: str) -> str:
     """The hash that identifies a version's text: line endings and trailing space do not count."""
     normal = "\n".join(line.rstrip() for line in body.replace("\r\n", "\n").split("\n")).strip()
@@ -72,3 +77,4 @@ class PolicyRecord:
     cycle: int
     cycle_opened: date
     review_due: date
+    first_adopted: date

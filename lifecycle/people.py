@@ -12,7 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from .dates import parse_date
 from .errors import InputError
-from .model import ROLES, Person
+from .model import ROLES, Person, email_key
 from .store import Register
 
 COLUMNS = ("name", "email", "roles", "start_date", "end_date")
@@ -24,11 +24,6 @@ class PeopleFile:
 
     people: list[tuple[int, Person]] = field(default_factory=list)
     rejected: list[InputError] = field(default_factory=list)
-
-
-def email_key(email: str) -> str:
-    """People are the same person when their addresses match ignoring case."""
-    return email.strip().lower()
 
 
 def _has_undecodable(values: list[str]) -> bool:

@@ -21,6 +21,7 @@ from .model import Person, PolicyRecord, PolicySource
 
 _POLICY_QUERY = """
 SELECT p.*, v.number AS version, v.adopted, v.sha256,
+       (SELECT min(adopted) FROM versions WHERE policy_id = p.id) AS first_adopted,
        c.number AS cycle, c.opened AS cycle_opened, c.due AS review_due
 FROM policies p
 JOIN versions v ON v.policy_id = p.id
@@ -44,6 +45,7 @@ def _policy(row: dict[str, Any]) -> PolicyRecord:
         version=row["version"], adopted=date.fromisoformat(row["adopted"]), sha256=row["sha256"],
         cycle=row["cycle"], cycle_opened=date.fromisoformat(row["cycle_opened"]),
         review_due=date.fromisoformat(row["review_due"]),
+        first_adopted=date.fromisoformat(row["first_adopted"]),
     )
 
 

@@ -1,0 +1,203 @@
+"""Composing messages with the standard ``email`` package: a real plain-text part and an HTML
+part (quoted-printable), our own Message-ID, the policy attached, and for governors a
+calendar entry. Every name and subject is stripped of control characters (no header
+injection) and every value reaching HTML is escaped by the templates.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader
+
+from documents.meta import long_date
+from documents.publish import file_name, meta_for, render_version
+from lifecycle.config import Config
+from lifecycle.dates import month_phrase, span_phrase
+from lifecycle.model import PolicyRecord
+from lifecycle.policies import require_policy, status_row
+from lifecycle.rules import DIGEST, REMINDER, REVIEW, UPDATED
+from lifecycle.store import Register
+
+from .outbox import FAILED, PENDING, Message
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "documents" / "templates" / "mail"
+DOCX_TYPE = ("application", "vnd.openxmlformats-officedocument.wordprocessingml.document")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+DIGEST_HORIZON_DAYS = 60
+MAX_CHANGES = 12
+
+
+def header_safe(text: str) -> str:
+    """No CR, LF or other control characters can reach a header."""
+    return _CONTROL.sub(" ", text).strip()
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    text: str
+
+
+def changes_between(old: str, new: str) -> list[Change]:
+    """Paragraphs removed from and added to a policy's text, in order."""
+    def paragraphs(text: str) -> list[str]:
+        return [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+    a, b = paragraphs(old), paragraphs(new)
+    changes = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op in ("replace", "delete"):
+            changes += [Change("removed", p) for p in a[i1:i2]]
+        if op in ("replace", "insert"):
+            changes += [Change("added", p) for p in b[j1:j2]]
+    return changes
+
+
+class Composer:
+    """Builds each outbox message from the register as it is now. One per delivery run:
+    it caches policies and their rendered Word documents."""
+
+    def __init__(self, register: Register, config: Config, rendered_root: Path) -> None:
+        self.register = register
+        self.config = config
+        self.rendered_root = rendered_root
+        self.domain = parseaddr(config.sender)[1].rpartition("@")[2] or "example.org"
+        env = {"loader": FileSystemLoader(TEMPLATES), "trim_blocks": True, "lstrip_blocks": True}
+        self.html = Environment(autoescape=True, **env)  # type: ignore[arg-type]
+        self.text = Environment(autoescape=False, keep_trailing_newline=True,  # noqa: S701
+                                **env)  # type: ignore[arg-type]
+        self._policies: dict[str, PolicyRecord] = {}
+        self._documents: dict[tuple[str, int], bytes] = {}
+
+    def policy(self, policy_id: str) -> PolicyRecord:
+        if policy_id not in self._policies:
+            self._policies[policy_id] = require_policy(self.register, policy_id)
+        return self._policies[policy_id]
+
+    def document(self, policy: PolicyRecord, today: date) -> tuple[str, bytes]:
+        """The current Word document, rendered once (or reused from data/rendered/)."""
+        key = (policy.id, policy.version)
+        if key not in self._documents:
+            version = self.register.version(policy.id, policy.version)
+            assert version is not None
+            meta = meta_for(self.register, policy, policy.version, today)
+            [result] = render_version(meta, version["body"], ("docx",),
+                                      self.rendered_root / policy.id)
+            self._documents[key] = result.path.read_bytes()
+        return file_name(policy.id, policy.version, "docx"), self._documents[key]
+
+    def compose(self, message: Message, now: datetime) -> EmailMessage:
+        local = now.astimezone(self.config.tz)
+        subject, context, attach_policy = self._content(message, local.date())
+        context |= {"name": message.to_name, "school": self.config.school, "subject": subject,
+                    "reference": message.message_id.strip("<>").split("@")[0][:12]}
+        mail = EmailMessage(policy=SMTP)
+        mail["Subject"] = header_safe(subject)
+        mail["From"] = header_safe(self.config.sender)
+        mail["To"] = Address(display_name=header_safe(message.to_name),
+                             addr_spec=message.to_email)
+        mail["Date"] = format_datetime(local)
+        mail["Message-ID"] = message.message_id
+        mail["Auto-Submitted"] = "auto-generated"
+        mail.set_content(self.text.get_template(f"{message.kind}.txt").render(context),
+                         cte="quoted-printable")
+        mail.add_alternative(self.html.get_template(f"{message.kind}.html").render(context),
+                             subtype="html", cte="quoted-printable")
+        if attach_policy is not None:
+            name, data = self.document(attach_policy, local.date())
+            mail.add_attachment(data, *DOCX_TYPE, filename=name)
+            if message.kind == REVIEW:
+                mail.add_attachment(self.calendar(attach_policy, now), "text", "calendar",
+                                    filename="review-deadline.ics", params={"method": "PUBLISH"})
+        return mail
+
+    def _content(self, message: Message,
+                 today: date) -> tuple[str, dict[str, Any], PolicyRecord | None]:
+        if message.kind == DIGEST:
+            return self._digest(today)
+        policy = self.policy(message.policy_id)
+        context: dict[str, Any] = {
+            "policy": policy, "link": f"{self.config.base_url}/policies/{policy.id}",
+            "adopted_long": long_date(policy.adopted), "period": message.period,
+            "office_copy": message.office_copy, "stage": message.stage,
+        }
+        if message.kind == REVIEW:
+            return self._review(message, policy, today, context), context, policy
+        if message.kind == REMINDER:
+            return f"Annual reminder: please read the {policy.title}", context, policy
+        if message.kind == UPDATED:
+            previous = self.register.version(policy.id, policy.version - 1)
+            current = self.register.version(policy.id, policy.version)
+            assert previous is not None and current is not None
+            changes = changes_between(previous["body"], current["body"])
+            context |= {"changes": changes[:MAX_CHANGES],
+                        "more_changes": max(0, len(changes) - MAX_CHANGES)}
+            return (f"Policy updated: {policy.title} (version {policy.version})", context,
+                    policy)
+        raise ValueError(f"unknown message kind {message.kind!r}")
+
+    def _review(self, message: Message, policy: PolicyRecord, today: date,
+                context: dict[str, Any]) -> str:
+        due = policy.review_due
+        overdue = message.stage.startswith("overdue")
+        context |= {"overdue": overdue, "due_long": long_date(due),
+                    "due_month": month_phrase(due), "how_overdue": span_phrase(due, today),
+                    "time_left": span_phrase(today, due) if today < due else ""}
+        prefix = "[Office copy] " if message.office_copy else ""
+        if overdue:
+            return (f"{prefix}Review overdue: {policy.title} (due {month_phrase(due)}, "
+                    f"{span_phrase(due, today)} ago)")
+        if message.stage == "due":
+            return f"{prefix}Review due today: {policy.title}"
+        return f"{prefix}Review due by {long_date(due)}: {policy.title}"
+
+    def _digest(self, today: date) -> tuple[str, dict[str, Any], None]:
+        rows = [status_row(p, today, self.config.due_soon_days)
+                for p in self.register.policies()]
+        overdue = [r for r in rows if r["state"] == "overdue"]
+        upcoming = [r for r in rows if r["state"] != "overdue"
+                    and r["days_until_due"] <= DIGEST_HORIZON_DAYS]
+        outbox_rows = self.register.db.query(
+            "SELECT * FROM messages WHERE status = ? ORDER BY id", [FAILED])
+        failures = list(outbox_rows)
+        pending = self.register.db.execute(
+            "SELECT count(*) FROM messages WHERE status = ?", [PENDING]).fetchone()[0]
+        monday = today - timedelta(days=today.weekday())
+        context = {"overdue": overdue, "upcoming": upcoming, "failures": failures,
+                   "pending": pending, "horizon": DIGEST_HORIZON_DAYS,
+                   "week_long": long_date(monday)}
+        subject = (f"Policy digest, week of {long_date(monday)}: {len(overdue)} overdue, "
+                   f"{len(upcoming)} due soon, {len(failures)} failed")
+        return subject, context, None
+
+    def calendar(self, policy: PolicyRecord, now: datetime) -> bytes:
+        """An all-day event on the review deadline; its UID is the review cycle's, so a later
+        prompt updates the same calendar entry instead of adding another."""
+        from icalendar import Calendar, Event
+
+        calendar = Calendar()
+        calendar.add("prodid", "-//Policy Lifecycle//EN")
+        calendar.add("version", "2.0")
+        calendar.add("method", "PUBLISH")
+        event = Event()
+        event.add("uid", f"review-{policy.id}-c{policy.cycle}@{self.domain}")
+        event.add("dtstamp", now)
+        event.add("dtstart", policy.review_due)
+        event.add("dtend", policy.review_due + timedelta(days=1))
+        event.add("summary", f"Review due: {policy.title}")
+        event.add("description", f"The {policy.approver} reviews the {policy.title} "
+                                 f"(version {policy.version}) by {long_date(policy.review_due)}.")
+        event.add("transp", "TRANSPARENT")
+        calendar.add_component(event)
+        data: bytes = calendar.to_ical()
+        return data

@@ -1,0 +1,278 @@
+"""What is due: a pure function of (the register, the record of messages, now).
+
+Level-triggered: evaluating twice at the same moment gives nothing new the second time,
+because every decision (send or skip) is recorded under a stable key before anything is sent.
+``plan`` runs the same evaluation over future times against a growing copy of the record.
+
+Kinds of message and their periods:
+- ``review``: each stage of a review cycle (``lead-56``, ``lead-28``, ``lead-7``, ``due``,
+  ``overdue-1``, ``overdue-2``, ...) to the approving body and one copy to the office.
+  Only the latest stage that is due is sent; earlier ones nobody received are skipped.
+- ``reminder``: once per school year to each active member of the reminder audience.
+- ``updated``: once per new version to each member of the audience who was there when it
+  was adopted.
+- ``digest``: once per week to the office.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from .config import Config
+from .dates import first_weekday_after, first_weekday_on_or_after, iso_week, school_year
+from .model import Person, PolicyRecord
+
+REVIEW, REMINDER, UPDATED, DIGEST = "review", "reminder", "updated", "digest"
+SEND, SKIP = "send", "skip"
+_NEVER_HELD = frozenset({"governor", "clerk"})
+
+
+@dataclass(frozen=True)
+class Recipient:
+    key: str
+    person: Person
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return self.person.roles
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: str
+    policy_id: str
+    period: str
+    stage: str
+    person: str
+    action: str
+    eligible: date
+    office_copy: bool = False
+
+    @property
+    def key(self) -> str:
+        return message_key(self.kind, self.policy_id, self.period, self.stage, self.person)
+
+    @property
+    def group(self) -> tuple[str, str, str, str]:
+        return (self.kind, self.policy_id, self.period, self.stage)
+
+
+def message_key(kind: str, policy_id: str, period: str, stage: str, person: str) -> str:
+    """The stable identity of one message: at most one is ever recorded per key."""
+    return "/".join((kind, policy_id, period, stage, person))
+
+
+_serials = itertools.count()
+
+
+@dataclass
+class Record:
+    """Who has been recorded (sent, pending or skipped) for each message group."""
+
+    groups: dict[tuple[str, str, str, str], set[str]] = field(
+        default_factory=lambda: defaultdict(set))
+    serial: int = field(default_factory=lambda: next(_serials))
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple[str, str, str, str, str]]) -> Record:
+        record = cls()
+        for kind, policy_id, period, stage, person in rows:
+            record.groups[(kind, policy_id, period, stage)].add(person)
+        return record
+
+    def add(self, decisions: Iterable[Decision]) -> None:
+        for d in decisions:
+            self.groups[d.group].add(d.person)
+
+    def has(self, group: tuple[str, str, str, str], person: str) -> bool:
+        return person in self.groups.get(group, ())
+
+
+def review_stages(policy: PolicyRecord, config: Config, today: date) -> list[tuple[str, date]]:
+    """The stages of the open review cycle that have fallen due by ``today``, oldest first."""
+    due = policy.review_due
+    stages = [(f"lead-{n}", due - timedelta(days=n)) for n in config.lead_days]
+    stages = [(s, d) for s, d in stages if policy.cycle_opened <= d <= today]
+    if due <= today:
+        stages.append(("due", due))
+    first = first_weekday_after(due)
+    every = max(1, config.overdue_every_days)
+    if first <= today:
+        count = (today - first).days // every + 1
+        stages += [(f"overdue-{k}", first + timedelta(days=every * (k - 1)))
+                   for k in range(1, count + 1)]
+    return stages
+
+
+class Rules:
+    """Evaluates what is due for one snapshot of the register.
+
+    Memoises which people are active (that changes only on start and end dates) and which
+    groups are complete; valid because within one ``Rules`` the record only ever grows.
+    """
+
+    def __init__(self, config: Config, policies: list[PolicyRecord],
+                 people: list[Recipient]) -> None:
+        self.config = config
+        self.policies = policies
+        self.people = people
+        self._boundaries = sorted({d for r in people for d in (
+            r.person.start_date, r.person.end_date and r.person.end_date + timedelta(days=1))
+            if d})
+        self._active: dict[int, list[Recipient]] = {}
+        self._audience: dict[tuple[int, tuple[str, ...]], list[Recipient]] = {}
+        self._complete: dict[tuple[str, str, str, str], tuple[int, int]] = {}
+
+    # -- time --------------------------------------------------------------------------
+
+    def window_open(self, local: datetime) -> bool:
+        c = self.config
+        return (local.weekday() in c.window_days
+                and c.window_start <= local.time().replace(tzinfo=None) < c.window_end)
+
+    def closed(self, day: date) -> bool:
+        return any(c.covers(day) for c in self.config.closures)
+
+    def held(self, recipient: Recipient, closed: bool) -> bool:
+        """During closures staff messages wait; governors and clerks still receive theirs."""
+        return closed and not set(recipient.roles) <= _NEVER_HELD
+
+    # -- people ------------------------------------------------------------------------
+
+    def _epoch(self, day: date) -> int:
+        return bisect.bisect_right(self._boundaries, day)
+
+    def audience(self, roles: Iterable[str], day: date) -> list[Recipient]:
+        wanted = tuple(sorted(set(roles)))
+        epoch = self._epoch(day)
+        key = (epoch, wanted)
+        if key not in self._audience:
+            if epoch not in self._active:
+                self._active[epoch] = [r for r in self.people if r.person.active_on(day)]
+            self._audience[key] = [r for r in self._active[epoch]
+                                   if any(role in wanted for role in r.roles)]
+        return self._audience[key]
+
+    # -- evaluation --------------------------------------------------------------------
+
+    def due(self, record: Record, now: datetime) -> list[Decision]:
+        """Every message to record at ``now``: sends, and the stale stages it skips."""
+        local = now.astimezone(self.config.tz)
+        if not self.window_open(local):
+            return []
+        today = local.date()
+        closed = self.closed(today)
+        decisions: list[Decision] = []
+        for policy in self.policies:
+            decisions += self._review(policy, record, today)
+            decisions += self._reminder(policy, record, today, closed)
+            decisions += self._updated(policy, record, today, closed)
+        decisions += self._digest(record, today)
+        return decisions
+
+    def _review(self, policy: PolicyRecord, record: Record, today: date) -> list[Decision]:
+        stages = review_stages(policy, self.config, today)
+        if not stages:
+            return []
+        period = f"c{policy.cycle}"
+        latest, latest_date = stages[-1]
+        approvers = self.audience(self.config.approvers.get(policy.approver, ()), today)
+        approver_keys = {r.key for r in approvers}
+        office = [r for r in self.audience(("office",), today) if r.key not in approver_keys]
+        out = []
+        for recipient, copy in [(r, False) for r in approvers] + [(r, True) for r in office]:
+            if record.has((REVIEW, policy.id, period, latest), recipient.key):
+                continue
+            for stage, day in stages[:-1]:
+                if not record.has((REVIEW, policy.id, period, stage), recipient.key):
+                    out.append(Decision(REVIEW, policy.id, period, stage, recipient.key, SKIP,
+                                        day, copy))
+            out.append(Decision(REVIEW, policy.id, period, latest, recipient.key, SEND,
+                                latest_date, copy))
+        return out
+
+    def _reminder(self, policy: PolicyRecord, record: Record, today: date,
+                  closed: bool) -> list[Decision]:
+        if not policy.reminder_audience:
+            return []
+        start, label = school_year(today, self.config.cycle_start)
+        eligible = max(first_weekday_on_or_after(start), policy.first_adopted)
+        if today < eligible:
+            return []
+        group = (REMINDER, policy.id, label, "")
+        return self._once_each_on(group, eligible, today,
+                                  self.audience(policy.reminder_audience, today), record, closed)
+
+    def _updated(self, policy: PolicyRecord, record: Record, today: date,
+                 closed: bool) -> list[Decision]:
+        if policy.version < 2 or today < policy.adopted:
+            return []
+        adopted = policy.adopted
+        audience = [r for r in self.audience(policy.audiences, today)
+                    if (r.person.start_date or date.min) <= adopted]
+        group = (UPDATED, policy.id, f"v{policy.version}", "")
+        return self._once_each_on(group, adopted, today, audience, record, closed)
+
+    def _digest(self, record: Record, today: date) -> list[Decision]:
+        monday = today - timedelta(days=today.weekday())
+        eligible = monday + timedelta(days=self.config.digest_weekday)
+        if today < eligible:
+            return []
+        group = (DIGEST, "", iso_week(today), "")
+        return self._once_each_on(group, eligible, today, self.audience(("office",), today),
+                                  record, closed=False)
+
+    def _once_each_on(self, group: tuple[str, str, str, str], eligible: date, today: date,
+                      audience: list[Recipient], record: Record,
+                      closed: bool) -> list[Decision]:
+        """One message per member of ``audience`` not yet recorded for ``group``. Remembers a
+        complete group until the set of active people changes (a start or end date)."""
+        marker = (self._epoch(today), record.serial)
+        if self._complete.get(group) == marker:
+            return []
+        kind, policy_id, period, stage = group
+        members = record.groups.get(group, set())
+        missing = [r for r in audience if r.key not in members]
+        if not missing:
+            self._complete[group] = marker
+        return [Decision(kind, policy_id, period, stage, r.key, SEND, eligible)
+                for r in missing if not self.held(r, closed)]
+
+
+def evaluation_times(config: Config, start: datetime, days: int) -> list[datetime]:
+    """The moments a forecast evaluates: the window's opening on each day (every rule is
+    date-based, so nothing new falls due later in a day), and ``start`` itself if in the window."""
+    tz = config.tz
+    local = start.astimezone(tz)
+    end = local + timedelta(days=days)
+    times = []
+    for offset in range(days + 1):
+        day = local.date() + timedelta(days=offset)
+        if day.weekday() not in config.window_days:
+            continue
+        moment = datetime.combine(day, config.window_start, tzinfo=tz)
+        if offset == 0:
+            if local.time().replace(tzinfo=None) >= config.window_end:
+                continue
+            moment = max(moment, local)
+        if moment >= end:
+            break
+        times.append(moment)
+    return times
+
+
+def forecast(rules: Rules, record: Record, start: datetime,
+             days: int) -> list[tuple[datetime, Decision]]:
+    """What will be decided over the coming days, if nothing else changes: the same
+    evaluation as the service's, run at future times against a growing copy of the record."""
+    planned = []
+    for moment in evaluation_times(rules.config, start, days):
+        decisions = rules.due(record, moment)
+        record.add(decisions)
+        planned += [(moment, d) for d in decisions]
+    return planned
