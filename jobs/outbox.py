@@ -107,7 +107,8 @@ class Outbox:
         """Back off exponentially (1, 2, 4 ... minutes, at most an hour); give up and mark the
         message failed once it has been retried for ``retry_for``. Returns True if failed."""
         if now - datetime.fromisoformat(message.decided_at) >= retry_for:
-            self.mark_failed(message, now, f"gave up after {retry_for}: {error}")
+            hours = int(retry_for.total_seconds() // 3600)
+            self.mark_failed(message, now, f"gave up after {hours} hours: {error}")
             return True
         wait = min(timedelta(minutes=2 ** min(message.attempts, 10)), max_wait)
         self._set(message.id, status=PENDING, last_error=error,

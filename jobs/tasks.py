@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lifecycle.instance import Instance
 from lifecycle.model import email_key
-from lifecycle.rules import SEND, Decision, Recipient, Rules
+from lifecycle.rules import Decision, Recipient, Rules
 from lifecycle.store import Register
 
 from .mail import Composer
@@ -102,8 +102,11 @@ def deliver(inst: Instance, now: datetime, stop: threading.Event | None = None) 
                 log.warning("failed %s to %s: %s", message.key, message.to_email, e)
                 continue
             except TemporaryFailure as e:
-                gave_up = outbox.mark_retry(message, now, str(e), retry_for)
-                (result.failed if gave_up else result.retrying).append((message, str(e)))
+                if outbox.mark_retry(message, now, str(e), retry_for):
+                    hours = inst.config.retry_for_hours
+                    result.failed.append((message, f"gave up after {hours} hours: {e}"))
+                else:
+                    result.retrying.append((message, str(e)))
                 log.warning("retry %s to %s: %s", message.key, message.to_email, e)
                 if e.connection:
                     break  # the server is unreachable: the rest wait for the next run

@@ -7,6 +7,7 @@ in again for every message and rewrite our bodies (LIBRARIES.md).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import smtplib
 import socket
@@ -141,10 +142,8 @@ class SmtpTransport:
 
     def close(self) -> None:
         if self.yag is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a dead connection is no error
                 self.yag.close()
-            except Exception:  # noqa: BLE001 - closing a dead connection is not an error
-                pass
             self.yag = None
 
 

@@ -72,3 +72,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             "External checks skipped (install them, or run .ci/run): "
             + "; ".join(sorted(set(SKIPPED))), yellow=True)
+
+
+@pytest.fixture
+def smtp_server() -> object:
+    from smtp import Server
+
+    server = Server().start()
+    yield server
+    server.stop()

@@ -1,0 +1,117 @@
+"""Delivery against a real SMTP server on 127.0.0.1: success, 4xx, 5xx, the server down."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import Run
+from smtp import Server, free_port, use_smtp
+
+from jobs.outbox import Outbox
+from jobs.tasks import deliver, evaluate
+from lifecycle.instance import Instance
+
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Europe/London"))
+FIRST_TICK = 11   # 6 review prompts, 4 reminders, 1 digest (see test_rules)
+
+
+@pytest.fixture
+def inst(run: Run, initialised: Path) -> Instance:
+    assert run("people", "import", str(initialised / "examples" / "people.csv")).exit_code == 0
+    return Instance.at(initialised)
+
+
+def statuses(inst: Instance) -> dict[str, int]:
+    return Outbox(inst.register()).counts()
+
+
+def test_delivery_over_one_reused_connection(inst: Instance, smtp_server: Server) -> None:
+    use_smtp(inst.root, smtp_server.port)
+    inst = Instance.at(inst.root)
+    evaluate(inst, NOW)
+    result = deliver(inst, NOW)
+    assert len(result.sent) == FIRST_TICK
+    assert len(smtp_server.sink.peers) == 1                 # one connection for all
+    expected = {r["message_id"] for r in Outbox(inst.register()).messages(status="sent")}
+    assert set(smtp_server.sink.message_ids()) == expected
+    assert deliver(inst, NOW + timedelta(minutes=1)).sent == []   # nothing twice
+
+
+def test_temporary_refusal_then_success(inst: Instance, smtp_server: Server) -> None:
+    use_smtp(inst.root, smtp_server.port)
+    inst = Instance.at(inst.root)
+    smtp_server.sink.refuse["clerk@example.org"] = ["451 4.3.0 Mailbox busy", "250 OK"]
+    evaluate(inst, NOW)
+    first = deliver(inst, NOW)
+    assert [m.to_email for m, _ in first.retrying] == ["clerk@example.org"]
+    assert "451" in first.retrying[0][1]
+    assert len(first.sent) == FIRST_TICK - 1
+    assert deliver(inst, NOW + timedelta(seconds=30)).sent == []   # backing off: 1 minute
+    later = deliver(inst, NOW + timedelta(minutes=1))
+    assert [m.to_email for m in later.sent] == ["clerk@example.org"]
+    assert statuses(inst) == {"sent": FIRST_TICK, "skipped": 708}
+
+
+def test_permanent_refusal_is_failed_reported_and_retried_by_hand(
+        run: Run, inst: Instance, smtp_server: Server) -> None:
+    use_smtp(inst.root, smtp_server.port)
+    inst = Instance.at(inst.root)
+    smtp_server.sink.refuse["t.ashworth@example.org"] = ["550 5.1.1 No such mailbox"]
+    evaluate(inst, NOW)
+    result = deliver(inst, NOW)
+    assert [m.to_email for m, _ in result.failed] == ["t.ashworth@example.org"]
+    failed = json.loads(run("outbox", "--status", "failed", "--json").output)
+    assert len(failed) == 1 and "550" in failed[0]["last_error"]
+    # the next digest tells the office
+    evaluate(inst, NOW + timedelta(days=6))
+    deliver(inst, NOW + timedelta(days=6))
+    digest = [m for m in smtp_server.sink.messages if "digest" in str(m["Subject"]).lower()][-1]
+    text = digest.get_body(("plain",)).get_content()   # type: ignore[union-attr]
+    assert "Delivery failures (0)" not in text and "t.ashworth@example.org" in text
+    # fixed at the other end; the office retries it
+    smtp_server.sink.refuse.clear()
+    retried = run("outbox", "retry", str(failed[0]["id"]))
+    assert retried.exit_code == 0 and "pending again" in retried.output
+    assert [m.to_email for m in deliver(inst, NOW + timedelta(days=6, minutes=1)).sent] == [
+        "t.ashworth@example.org"]
+    again = run("outbox", "retry", str(failed[0]["id"]))
+    assert again.exit_code == 1 and "is sent, not failed" in again.output
+
+
+def test_server_down_then_up(inst: Instance) -> None:
+    port = free_port()
+    use_smtp(inst.root, port)
+    inst = Instance.at(inst.root)
+    evaluate(inst, NOW)
+    down = deliver(inst, NOW)
+    assert down.sent == [] and len(down.retrying) == 1       # stops at the first refusal
+    assert "Connection" in down.retrying[0][1] or "refused" in down.retrying[0][1]
+    assert statuses(inst)["pending"] == FIRST_TICK
+    server = Server(port).start()
+    try:
+        up = deliver(inst, NOW + timedelta(minutes=5))
+        assert len(up.sent) == FIRST_TICK
+        assert len(server.sink.messages) == FIRST_TICK
+    finally:
+        server.stop()
+
+
+def test_temporary_failures_give_up_after_the_retry_period(inst: Instance) -> None:
+    use_smtp(inst.root, free_port())
+    inst = Instance.at(inst.root)
+    evaluate(inst, NOW)
+    deliver(inst, NOW)
+    result = deliver(inst, NOW + timedelta(hours=49))
+    assert len(result.failed) == 1 and "gave up after 48 hours" in result.failed[0][1]
+
+
+def test_files_transport_writes_eml_files(inst: Instance) -> None:
+    evaluate(inst, NOW)
+    result = deliver(inst, NOW)
+    files = sorted((inst.root / "mail" / "2026-11-24").glob("*.eml"))
+    assert len(files) == len(result.sent) == FIRST_TICK
+    assert sum(f.name.startswith("review-social-networking-") for f in files) == 6

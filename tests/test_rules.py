@@ -1,0 +1,204 @@
+"""The rules over time: the seed policy, the example people, the repository's config.
+
+Evaluations are plain function calls at chosen times; nothing sleeps and nothing patches the
+clock. Expected figures are worked out by hand in the comments.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import Run
+
+from jobs.outbox import Outbox
+from jobs.tasks import evaluate, rules_for
+from lifecycle.instance import Instance
+from lifecycle.rules import REMINDER, REVIEW, SEND, SKIP, Decision, forecast
+
+LONDON = ZoneInfo("Europe/London")
+GOVERNING_BODY = {"chair.governor@example.org", "t.ashworth@example.org", "p.raman@example.org",
+                  "a.khan@example.org", "clerk@example.org"}
+OFFICE = "office@example.org"
+STAFF_2026 = {"a.khan@example.org", "d.okafor@example.org", "l.brennan@example.org", OFFICE}
+
+
+def at(day: date, hour: int = 9, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=LONDON)
+
+
+@pytest.fixture
+def inst(run: Run, initialised: Path) -> Instance:
+    assert run("people", "import", str(initialised / "examples" / "people.csv")).exit_code == 0
+    return Instance.at(initialised)
+
+
+def simulate(inst: Instance, start: date, days: int,
+             down: tuple[date, date] | None = None) -> list[tuple[date, Decision]]:
+    """A tick at 09:00 every day, except while the service is down."""
+    out = []
+    for offset in range(days):
+        day = start + timedelta(days=offset)
+        if down and down[0] <= day <= down[1]:
+            continue
+        out += [(day, d) for d in evaluate(inst, at(day))]
+    return out
+
+
+def sends(decisions: list[tuple[date, Decision]]) -> Counter[tuple[str, str]]:
+    return Counter((day.isoformat(), d.kind) for day, d in decisions if d.action == SEND)
+
+
+def test_first_tick_on_the_day_of_writing(inst: Instance) -> None:
+    decisions = evaluate(inst, at(date(2026, 11, 24)))
+    review = [d for d in decisions if d.kind == REVIEW and d.action == SEND]
+    # each governor and the clerk, each their own message; one copy for the office
+    assert {d.person for d in review if not d.office_copy} == GOVERNING_BODY
+    assert [d.person for d in review if d.office_copy] == [OFFICE]
+    assert {d.stage for d in review} == {"overdue-115"}      # the latest stage only
+    reminders = {d.person for d in decisions if d.kind == REMINDER}
+    assert reminders == STAFF_2026                          # volunteer, leaver, starter: no
+    assert {d.period for d in decisions if d.kind == REMINDER} == {"2026-27"}
+    skipped = [d for d in decisions if d.action == SKIP]
+    # lead-56, lead-28, lead-7 (2017), due (2018-01-31), overdue-1 .. overdue-114
+    assert Counter(d.person for d in skipped) == {p: 118 for p in GOVERNING_BODY | {OFFICE}}
+    lead = {(d.stage, d.eligible) for d in skipped if d.stage.startswith("lead")}
+    assert lead == {("lead-56", date(2017, 12, 6)), ("lead-28", date(2018, 1, 3)),
+                    ("lead-7", date(2018, 1, 24))}
+    assert evaluate(inst, at(date(2026, 11, 24))) == []      # twice: nothing new
+    assert evaluate(inst, at(date(2026, 11, 24), 17, 59)) == []
+
+
+@pytest.mark.parametrize("moment", [
+    at(date(2026, 11, 28)),            # Saturday
+    at(date(2026, 11, 24), 7, 59),     # before the window opens
+    at(date(2026, 11, 24), 18, 0),     # as it closes
+])
+def test_nothing_is_decided_outside_the_send_window(inst: Instance, moment: datetime) -> None:
+    assert evaluate(inst, moment) == []
+
+
+# A year of daily ticks from 2026-11-24, the review never recorded. Worked out by hand:
+# overdue stages fall every 28 days on Thursdays (overdue-1 was Thu 2018-02-01);
+# Emily Nowak starts Mon 2027-01-04; the 2027-28 reminders are due Wed 2027-09-01, the last
+# day of the summer closure, so they wait for Thu 2027-09-02; the digest goes every Monday.
+OVERDUE_THURSDAYS = ["2026-11-26", "2026-12-24", "2027-01-21", "2027-02-18", "2027-03-18",
+                     "2027-04-15", "2027-05-13", "2027-06-10", "2027-07-08", "2027-08-05",
+                     "2027-09-02", "2027-09-30", "2027-10-28"]
+
+
+def mondays(start: date, end: date) -> list[str]:
+    first = start + timedelta(days=(7 - start.weekday()) % 7)
+    return [(first + timedelta(weeks=w)).isoformat() for w in range((end - first).days // 7 + 1)]
+
+
+def expected_year(down: tuple[date, date] | None = None) -> Counter[tuple[str, str]]:
+    expected: Counter[tuple[str, str]] = Counter()
+    expected[("2026-11-24", "review")] = 6          # 5 governing body + office copy
+    expected[("2026-11-24", "reminder")] = 4        # 4 active staff
+    expected[("2026-11-24", "digest")] = 1          # this week's, on the first day
+    for day in OVERDUE_THURSDAYS:
+        expected[(day, "review")] += 6
+    expected[("2027-01-04", "reminder")] = 1        # the new starter
+    expected[("2027-09-02", "reminder")] = 5        # 2027-28: 4 staff + Emily; James has left
+    for day in mondays(date(2026, 11, 25), date(2027, 11, 23)):
+        expected[(day, "digest")] = 1
+    if down:
+        for key in [k for k in expected if down[0].isoformat() <= k[0] <= down[1].isoformat()]:
+            del expected[key]
+    return expected
+
+
+def test_a_year_of_daily_ticks(inst: Instance) -> None:
+    got = sends(simulate(inst, date(2026, 11, 24), 365))
+    assert got == expected_year()
+    assert sum(got.values()) == 147
+
+
+def test_the_same_year_with_the_service_down_for_two_months(inst: Instance) -> None:
+    down = (date(2027, 1, 11), date(2027, 3, 12))
+    decisions = simulate(inst, date(2026, 11, 24), 365, down)
+    expected = expected_year(down)
+    # Back on Mon 2027-03-15: the latest stage due (overdue-119, 2027-02-18) goes to the six;
+    # overdue-118 (2027-01-21), never sent, is recorded as skipped; this week's digest goes;
+    # the nine digests of the weeks it was down are not sent late.
+    expected[("2027-03-15", "review")] = 6
+    expected[("2027-03-15", "digest")] = 1
+    assert sends(decisions) == expected
+    assert sum(expected.values()) == 132
+    late = [d for day, d in decisions if day == date(2027, 3, 15) and d.kind == REVIEW]
+    assert Counter((d.stage, d.action) for d in late) == {("overdue-119", SEND): 6,
+                                                        ("overdue-118", SKIP): 6}
+
+
+def test_every_stage_at_most_once_per_person(inst: Instance) -> None:
+    simulate(inst, date(2026, 11, 24), 120)
+    register = inst.register()
+    keys = [r["key"] for r in Outbox(register).messages()]
+    assert len(keys) == len(set(keys))
+
+
+def test_closures_hold_staff_messages_but_not_governors(inst: Instance,
+                                                       data_dir: Path) -> None:
+    # Start in the Christmas closure: governors' overdue prompt goes, staff reminders wait.
+    closed = evaluate(inst, at(date(2026, 12, 21)))
+    assert {d.kind for d in closed if d.action == SEND} == {REVIEW, "digest"}
+    assert [d for d in closed if d.kind == REMINDER] == []
+    reopened = evaluate(inst, at(date(2027, 1, 4)))
+    assert {d.person for d in reopened if d.kind == REMINDER} == STAFF_2026 | {
+        "e.nowak@example.org"}
+
+
+def test_a_staff_governor_gets_her_governor_prompt_in_a_closure(inst: Instance) -> None:
+    closed = evaluate(inst, at(date(2026, 12, 21)))
+    assert "a.khan@example.org" in {d.person for d in closed if d.kind == REVIEW}
+
+
+def test_a_review_stops_the_prompts_and_a_new_text_tells_the_audience(
+        run: Run, inst: Instance, tmp_path: Path) -> None:
+    evaluate(inst, at(date(2026, 11, 24)))
+    source = (inst.policies_dir / "social-networking.md").read_text(encoding="utf-8")
+    new = tmp_path / "new.md"
+    new.write_text(source.split("---\n", 2)[2].replace("Bebo", "Instagram"), encoding="utf-8")
+    result = run("review", "record", "social-networking", "--date", "2027-03-10", "--file",
+                 str(new), "--now", "2027-03-10T08:30")
+    assert result.exit_code == 0, result.output
+    decisions = evaluate(inst, at(date(2027, 3, 10)))
+    updated = {d.person for d in decisions if d.kind == "updated"}
+    # audiences staff, volunteer, governor, contractor; active on 2027-03-10; not the clerk
+    assert updated == {"a.khan@example.org", "d.okafor@example.org", "l.brennan@example.org",
+                       OFFICE, "e.nowak@example.org", "g.adeyemi@example.org",
+                       "chair.governor@example.org", "t.ashworth@example.org",
+                       "p.raman@example.org", "contracts@example.net"}
+    assert {d.period for d in decisions if d.kind == "updated"} == {"v2"}
+    later = simulate(inst, date(2027, 3, 11), 300)
+    assert [d for _, d in later if d.kind == REVIEW] == []   # next review due 2030-03-10
+
+
+def test_dst_changes_neither_skip_nor_double(inst: Instance) -> None:
+    """Every 15 minutes, in UTC, across both 2027 clock changes: the same messages as one
+    evaluation a day, each key once."""
+    register = inst.register()
+    seen: list[str] = []
+    for start in (datetime(2027, 3, 25, tzinfo=ZoneInfo("UTC")),
+                  datetime(2027, 10, 28, tzinfo=ZoneInfo("UTC"))):
+        for step in range(6 * 24 * 4):
+            seen += [d.key for d in evaluate(inst, start + timedelta(minutes=15 * step))]
+    assert len(seen) == len(set(seen))
+    days = {r["decided_at"][:10] for r in Outbox(register).messages()}
+    assert "2027-03-29" in days and "2027-11-01" in days   # Mondays after each change
+    local = [datetime.fromisoformat(r["decided_at"]).astimezone(LONDON)
+             for r in Outbox(register).messages()]
+    assert min(t.time() for t in local) == time(8, 0)       # the window, in local time
+
+
+def test_plan_is_the_same_evaluation_as_daily_ticks(inst: Instance, data_dir: Path) -> None:
+    register = inst.register()
+    rules, _ = rules_for(register, inst)
+    planned = forecast(rules, Outbox(register).record(), at(date(2026, 11, 24), 8), 400)
+    register.close()
+    ticked = simulate(inst, date(2026, 11, 24), 400)
+    assert [(m.date(), d) for m, d in planned] == ticked
