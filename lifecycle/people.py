@@ -37,6 +37,8 @@ def parse_person(row: dict[str, str], path: Path, line: int) -> Person:
     name = row["name"].strip()
     if not name:
         raise fail("name", "is empty")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise fail("name", "contains control characters")
     try:
         email = validate_email(row["email"].strip(), check_deliverability=False).normalized
     except EmailNotValidError as e:

@@ -1,0 +1,135 @@
+"""What people receive: real .eml files, parsed back with the standard library."""
+
+from __future__ import annotations
+
+import email
+import io
+from datetime import date, datetime
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import docx
+import pytest
+from conftest import Run
+from icalendar import Calendar
+
+from jobs.outbox import Outbox
+from jobs.tasks import deliver, evaluate
+from lifecycle.instance import Instance
+from lifecycle.model import Person
+
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Europe/London"))
+
+
+@pytest.fixture
+def inst(run: Run, initialised: Path) -> Instance:
+    assert run("people", "import", str(initialised / "examples" / "people.csv")).exit_code == 0
+    return Instance.at(initialised)
+
+
+def delivered(inst: Instance, now: datetime = NOW) -> dict[str, EmailMessage]:
+    """Tick, then read every .eml written, keyed by recipient address."""
+    evaluate(inst, now)
+    deliver(inst, now)
+    mails = {}
+    for path in sorted((inst.root / "mail").rglob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        mails[f"{message['To'].addresses[0].addr_spec}/{path.name.split('-')[0]}"] = message
+    return mails  # type: ignore[return-value]
+
+
+def text_of(message: EmailMessage, kind: str = "plain") -> str:
+    body = message.get_body((kind,))
+    assert body is not None
+    content: str = body.get_content()
+    return content
+
+
+def test_governors_overdue_prompt(inst: Instance) -> None:
+    mail = delivered(inst)["chair.governor@example.org/review"]
+    assert mail["Subject"] == ("Review overdue: Policy for Social Networking "
+                               "(due January 2018, 8 years 9 months ago)")
+    assert str(mail["To"]) == "Margaret Oduya <chair.governor@example.org>"
+    [row] = [r for r in Outbox(inst.register()).messages(status="sent")
+             if r["to_email"] == "chair.governor@example.org"]
+    assert mail["Message-ID"] == row["message_id"]
+    text = text_of(mail)
+    assert "Dear Margaret Oduya," in text
+    assert "It was due in January 2018 (by 31 January 2018)" in text
+    assert "8 years 9 months overdue" in text
+    html = text_of(mail, "html")
+    assert "<br>" not in html and "<strong>The review of the Policy for Social Networking" in html
+    for part in (mail.get_body(("plain",)), mail.get_body(("html",))):
+        assert part is not None and part["Content-Transfer-Encoding"] == "quoted-printable"
+    attachments = {a.get_filename(): a for a in mail.iter_attachments()}
+    assert set(attachments) == {"social-networking-v1.docx", "review-deadline.ics"}
+    document = docx.Document(io.BytesIO(attachments["social-networking-v1.docx"].get_content()))
+    assert document.core_properties.title == "Policy for Social Networking"
+    [event] = Calendar.from_ical(attachments["review-deadline.ics"].get_content()).walk("VEVENT")
+    assert event.decoded("dtstart") == date(2018, 1, 31)
+    assert str(event["uid"]) == "review-social-networking-c1@example.org"
+
+
+def test_office_copy_says_so(inst: Instance) -> None:
+    mail = delivered(inst)["office@example.org/review"]
+    assert str(mail["Subject"]).startswith("[Office copy] Review overdue")
+    assert "OFFICE COPY" in text_of(mail)
+
+
+def test_staff_reminder_keeps_the_policys_two_promises(inst: Instance) -> None:
+    mail = delivered(inst)["d.okafor@example.org/reminder"]
+    assert mail["Subject"] == "Annual reminder: please read the Policy for Social Networking"
+    text = text_of(mail)
+    assert "Please familiarise yourself with the policy." in text
+    assert "How to access a copy:" in text
+    assert "http://127.0.0.1:8080/policies/social-networking" in text
+    assert "reminder for 2026/27" in text
+    assert [a.get_filename() for a in mail.iter_attachments()] == ["social-networking-v1.docx"]
+
+
+def test_digest_lists_the_overdue_review(inst: Instance) -> None:
+    mail = delivered(inst)["office@example.org/digest"]
+    assert "1 overdue" in str(mail["Subject"])
+    assert "Policy for Social Networking: due 2018-01-31, 8 years 9 months overdue" in \
+        text_of(mail)
+
+
+def test_names_cannot_inject_headers_or_html(inst: Instance) -> None:
+    register = inst.register()
+    with register.atomic():  # past the CSV checks, straight into the register
+        register.upsert_person(Person("Eve\r\nBcc: thief@evil.example <script>alert(1)</script>",
+                                      "eve@example.org", ("staff",)), "eve@example.org", NOW)
+    mail = delivered(inst)["eve@example.org/reminder"]
+    assert mail["Bcc"] is None
+    assert "\n" not in str(mail["To"]) and "thief@evil.example" in str(mail["To"])
+    html = text_of(mail, "html")
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_title_with_markup_is_escaped(run: Run, inst: Instance) -> None:
+    path = inst.policies_dir / "social-networking.md"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "title: Policy for Social Networking", "title: '<i>Social</i> & Media'"),
+        encoding="utf-8")
+    assert run("init").exit_code == 0
+    mail = delivered(inst)["d.okafor@example.org/reminder"]
+    assert mail["Subject"] == "Annual reminder: please read the <i>Social</i> & Media"
+    assert "&lt;i&gt;Social&lt;/i&gt; &amp; Media" in text_of(mail, "html")
+
+
+def test_policy_updated_says_what_changed(run: Run, inst: Instance, tmp_path: Path) -> None:
+    delivered(inst)
+    source = (inst.policies_dir / "social-networking.md").read_text(encoding="utf-8")
+    new = tmp_path / "new.md"
+    new.write_text(source.split("---\n", 2)[2].replace("Bebo", "Instagram"), encoding="utf-8")
+    run("review", "record", "social-networking", "--date", "2027-03-10", "--file", str(new),
+        "--now", "2027-03-10T08:30")
+    mail = delivered(inst, datetime(2027, 3, 10, 9, tzinfo=ZoneInfo("Europe/London")))[
+        "g.adeyemi@example.org/updated"]
+    assert mail["Subject"] == "Policy updated: Policy for Social Networking (version 2)"
+    text = text_of(mail)
+    assert "- Removed: - Social networking sites such as Facebook or Bebo" in text
+    assert "+ Added: - Social networking sites such as Facebook or Instagram" in text
+    assert [a.get_filename() for a in mail.iter_attachments()] == ["social-networking-v2.docx"]

@@ -1,0 +1,124 @@
+"""`serve` as a real process: one per data directory, clean stops, and a SIGKILL in the
+middle of a 2,000-message run that loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import REPO, Run
+from smtp import Server, use_smtp
+
+START = "2026-11-24T09:00"
+
+
+def serve(data: Path) -> subprocess.Popen[str]:
+    """The service in its own process, its log appended to data/serve.log (a pipe would fill)."""
+    log = open(data / "serve.log", "a")  # noqa: SIM115 - the child process owns it
+    return subprocess.Popen([sys.executable, str(REPO / "run.py"), "--data", str(data), "serve",
+                             "--now", START], stdout=log, stderr=subprocess.STDOUT, text=True)
+
+
+def log_of(data: Path) -> str:
+    return (data / "serve.log").read_text(encoding="utf-8")
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 60,
+             process: subprocess.Popen[str] | None = None) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"serve exited {process.returncode}")
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
+
+
+def counts(data: Path) -> dict[str, int]:
+    conn = sqlite3.connect(data / "register.db", timeout=30)
+    try:
+        return dict(conn.execute("SELECT status, count(*) FROM messages GROUP BY status"))
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def people(run: Run, initialised: Path) -> Path:
+    assert run("people", "import", str(initialised / "examples" / "people.csv")).exit_code == 0
+    return initialised
+
+
+@pytest.fixture
+def running(people: Path) -> Iterator[subprocess.Popen[str]]:
+    process = serve(people)
+    wait_for(lambda: counts(people).get("sent", 0) == 11, process=process)
+    yield process
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_serve_delivers_at_start_and_stops_cleanly_on_sigterm(
+        running: subprocess.Popen[str], people: Path) -> None:
+    assert len(list((people / "mail").rglob("*.eml"))) == 11
+    running.send_signal(signal.SIGTERM)
+    assert running.wait(timeout=30) == 0
+    log = log_of(people)
+    assert "serving" in log and "stopping: finishing the message in hand" in log
+    assert "decided send review social-networking overdue-115 clerk@example.org" in log
+    assert log.count(" sent ") == 11
+    assert "Traceback" not in log
+
+
+def test_a_second_service_on_the_same_data_refuses(running: subprocess.Popen[str],
+                                                   people: Path, run: Run) -> None:
+    second = subprocess.run([sys.executable, str(REPO / "run.py"), "--data", str(people),
+                             "serve"], capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1
+    assert f"the service is already running (pid {running.pid})" in second.stderr
+    assert "Traceback" not in second.stderr
+    tick = run("tick", "--now", START)
+    assert tick.exit_code == 1 and "already running" in tick.output
+
+
+def staff_csv(path: Path, n: int) -> Path:
+    lines = ["name,email,roles,start_date,end_date"]
+    lines += [f"Staff Member {i},staff{i:04d}@example.org,staff,2020-09-01," for i in range(n)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_sigkill_mid_run_loses_nothing_and_duplicates_keep_their_id(
+        run: Run, initialised: Path, smtp_server: Server, tmp_path: Path) -> None:
+    use_smtp(initialised, smtp_server.port)
+    assert run("people", "import", str(staff_csv(tmp_path / "staff.csv", 2000))).exit_code == 0
+    sink = smtp_server.sink
+    first = serve(initialised)
+    wait_for(lambda: len(sink.message_ids()) >= 600, process=first)
+    first.kill()                                   # SIGKILL: no clean-up of any kind
+    first.wait()
+    at_kill = counts(initialised)
+    assert at_kill.get("pending", 0) > 0           # really in the middle of the run
+    second = serve(initialised)
+    try:
+        wait_for(lambda: counts(initialised).get("sent") == 2000, seconds=180, process=second)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=60)
+    expected = {mid for (mid,) in sqlite3.connect(initialised / "register.db").execute(
+        "SELECT message_id FROM messages WHERE status = 'sent'")}
+    received = Counter(sink.message_ids())
+    assert set(received) == expected               # every message delivered, none lost
+    duplicates = {mid: n for mid, n in received.items() if n > 1}
+    assert sum(n - 1 for n in duplicates.values()) <= 1   # at most the one in flight
+    assert counts(initialised) == {"sent": 2000}   # 2,000 staff reminders; nobody else
