@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(PY) run.py --data $(DATA) init
-	$(PY) run.py --data $(DATA) status
+	$(PY) run.py --data $(DATA) serve
 
 test: $(STAMP) lint
 	$(PY) -m pytest
@@ -39,6 +39,7 @@ clean:
 
 bench: $(STAMP)
 	$(PY) bench/render.py
+	$(PY) bench/service.py
 
 screenshots: $(STAMP)
 	$(PY) docs/screenshots.py

@@ -316,24 +316,24 @@ def plan(ctx: click.Context, from_text: str | None, days: int, as_json: bool) ->
     start = _now(inst, from_text)
     register = inst.register()
     rules, recipients = rules_for(register, inst)
-    planned = [(at, d) for at, d in forecast(rules, Outbox(register).record(), start, days)
-               if d.action == SEND]
+    planned = [(at, b) for at, b in forecast(rules, Outbox(register).record(), start, days)
+               if b.action == SEND]
     if as_json:
-        _print_json([{"at": at.isoformat(), "kind": d.kind, "policy": d.policy_id or None,
-                      "stage": d.stage or None, "period": d.period,
-                      "to": recipients[d.person].person.email,
-                      "name": recipients[d.person].person.name,
-                      "office_copy": d.office_copy} for at, d in planned])
+        _print_json([{"at": at.isoformat(), "kind": b.kind, "policy": b.policy_id or None,
+                      "stage": b.stage or None, "period": b.period,
+                      "to": recipients[person].person.email,
+                      "name": recipients[person].person.name, "office_copy": b.office_copy}
+                     for at, b in planned for person in b.people])
         return
     groups: dict[tuple[str, str, str, str], list[str]] = {}
-    for at, d in planned:
-        group = (at.strftime("%Y-%m-%d %H:%M %a"), d.kind, d.policy_id or "-",
-                 d.stage or d.period)
-        groups.setdefault(group, []).append(recipients[d.person].person.email)
-    click.echo(f"{len(planned)} messages in the {days} days from "
-               f"{start.isoformat(timespec='minutes')}.")
-    click.echo(_table([(*g, len(to), ", ".join(to[:3]) + (" …" if len(to) > 3 else ""))
-                       for g, to in groups.items()],
+    for at, b in planned:
+        group = (at.strftime("%Y-%m-%d %H:%M %a"), b.kind, b.policy_id or "-",
+                 b.stage or b.period)
+        groups.setdefault(group, []).extend(b.people)
+    total = sum(len(people) for people in groups.values())
+    click.echo(f"{total} messages in the {days} days from {start.isoformat(timespec='minutes')}.")
+    click.echo(_table([(*g, len(to), ", ".join(recipients[k].person.email for k in to[:3])
+                        + (" …" if len(to) > 3 else "")) for g, to in groups.items()],
                       ["WHEN", "KIND", "POLICY", "STAGE", "COUNT", "TO"]))
 
 

@@ -6,6 +6,7 @@ injection) and every value reaching HTML is escaped by the templates.
 
 from __future__ import annotations
 
+import binascii
 import difflib
 import re
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from datetime import date, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,37 @@ def changes_between(old: str, new: str) -> list[Change]:
     return changes
 
 
+def part(headers: dict[str, str], body: bytes) -> bytes:
+    """One MIME part: ASCII headers we wrote ourselves, a blank line, an encoded body."""
+    return "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode("ascii") + b"\r\n" + body
+
+
+def multipart(parts: list[bytes], boundary: str) -> bytes:
+    """A multipart body. The boundary starts with '=_', which neither quoted-printable nor
+    base64 output can contain, so no part can end it early."""
+    delimiter = f"--{boundary}\r\n".encode()
+    return b"".join(delimiter + p + b"\r\n" for p in parts) + f"--{boundary}--\r\n".encode()
+
+
+def quoted_printable(text: str) -> bytes:
+    crlf = "\r\n".join(text.replace("\r\n", "\n").split("\n"))
+    return binascii.b2a_qp(crlf.encode("utf-8"), istext=True)
+
+
+def base64_lines(data: bytes) -> bytes:
+    return b"".join(binascii.b2a_base64(data[i:i + 57]).replace(b"\n", b"\r\n")
+                    for i in range(0, len(data), 57))
+
+
+def alternative(text: str, html: str, boundary: str) -> bytes:
+    """multipart/alternative: a real plain-text part, then the HTML, both quoted-printable."""
+    encoding = {"Content-Transfer-Encoding": "quoted-printable"}
+    return part({"Content-Type": f'multipart/alternative; boundary="{boundary}"'}, multipart([
+        part({"Content-Type": 'text/plain; charset="utf-8"', **encoding}, quoted_printable(text)),
+        part({"Content-Type": 'text/html; charset="utf-8"', **encoding}, quoted_printable(html)),
+    ], boundary))
+
+
 class Composer:
     """Builds each outbox message from the register as it is now. One per delivery run:
     it caches policies and their rendered Word documents."""
@@ -78,6 +110,8 @@ class Composer:
                                 **env)  # type: ignore[arg-type]
         self._policies: dict[str, PolicyRecord] = {}
         self._documents: dict[tuple[str, int], bytes] = {}
+        self._parts: dict[tuple[str, int], bytes] = {}
+        self._headers: dict[tuple[str, str], bytes] = {}
 
     def policy(self, policy_id: str) -> PolicyRecord:
         if policy_id not in self._policies:
@@ -96,30 +130,67 @@ class Composer:
             self._documents[key] = result.path.read_bytes()
         return file_name(policy.id, policy.version, "docx"), self._documents[key]
 
-    def compose(self, message: Message, now: datetime) -> EmailMessage:
+    def compose(self, message: Message, now: datetime) -> bytes:
+        """The message as bytes, ready for SMTP or an .eml file.
+
+        Headers come from the email package (folding, RFC 2047 for names); the MIME body is
+        assembled from parts, the Word document's base64 part serialised once per policy
+        version rather than once per recipient: for 5,000 staff that is most of the work.
+        """
         local = now.astimezone(self.config.tz)
         subject, context, attach_policy = self._content(message, local.date())
         context |= {"name": message.to_name, "school": self.config.school, "subject": subject,
                     "reference": message.message_id.strip("<>").split("@")[0][:12]}
-        mail = EmailMessage(policy=SMTP)
-        mail["Subject"] = header_safe(subject)
-        mail["From"] = header_safe(self.config.sender)
-        mail["To"] = Address(display_name=header_safe(message.to_name),
-                             addr_spec=message.to_email)
-        mail["Date"] = format_datetime(local)
-        mail["Message-ID"] = message.message_id
-        mail["Auto-Submitted"] = "auto-generated"
-        mail.set_content(self.text.get_template(f"{message.kind}.txt").render(context),
-                         cte="quoted-printable")
-        mail.add_alternative(self.html.get_template(f"{message.kind}.html").render(context),
-                             subtype="html", cte="quoted-printable")
+        text = self.text.get_template(f"{message.kind}.txt").render(context)
+        html = self.html.get_template(f"{message.kind}.html").render(context)
+        boundary = "=_" + message.message_id.strip("<>").split("@")[0][:24]
+        sender = header_safe(self.config.sender)
+        parts = [alternative(text, html, boundary + "_alt")]
         if attach_policy is not None:
-            name, data = self.document(attach_policy, local.date())
-            mail.add_attachment(data, *DOCX_TYPE, filename=name)
+            parts.append(self.document_part(attach_policy, local.date()))
             if message.kind == REVIEW:
-                mail.add_attachment(self.calendar(attach_policy, now), "text", "calendar",
-                                    filename="review-deadline.ics", params={"method": "PUBLISH"})
-        return mail
+                parts.append(part(
+                    {"Content-Type": 'text/calendar; charset="utf-8"; method=PUBLISH',
+                     "Content-Disposition": 'attachment; filename="review-deadline.ics"',
+                     "Content-Transfer-Encoding": "base64"},
+                    base64_lines(self.calendar(attach_policy, now))))
+        headers = [self.folded("Subject", header_safe(subject)), self.folded("From", sender),
+                   self.recipient(message.to_name, message.to_email),
+                   self.folded("Date", format_datetime(local)),
+                   f"Message-ID: {message.message_id}\r\nAuto-Submitted: auto-generated\r\n"
+                   f'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="{boundary}"'
+                   "\r\n\r\n".encode("ascii")]
+        return b"".join(headers) + multipart(parts, boundary)
+
+    def folded(self, name: str, value: str) -> bytes:
+        """A header folded and RFC 2047-encoded by the email package, once per distinct value
+        (a subject is shared by everyone who gets the same reminder)."""
+        key = (name, value)
+        if key not in self._headers:
+            head = EmailMessage(policy=SMTP)
+            head[name] = value
+            self._headers[key] = b"".join(SMTP.fold_binary(k, v) for k, v in head.items())
+        return self._headers[key]
+
+    def recipient(self, name: str, address: str) -> bytes:
+        """The To header: the standard library quotes or encodes the display name; a name the
+        quick path cannot keep under the line limit goes through full folding instead."""
+        line = formataddr((header_safe(name), address), charset="utf-8")
+        if len(line) < 900:
+            return f"To: {line}\r\n".encode("ascii")
+        head = EmailMessage(policy=SMTP)
+        head["To"] = Address(display_name=header_safe(name), addr_spec=address)
+        return b"".join(SMTP.fold_binary(k, v) for k, v in head.items())
+
+    def document_part(self, policy: PolicyRecord, today: date) -> bytes:
+        name, data = self.document(policy, today)
+        key = (policy.id, -policy.version)
+        if key not in self._parts:
+            self._parts[key] = part(
+                {"Content-Type": f"{DOCX_TYPE[0]}/{DOCX_TYPE[1]}",
+                 "Content-Disposition": f'attachment; filename="{name}"',
+                 "Content-Transfer-Encoding": "base64"}, base64_lines(data))
+        return self._parts[key]
 
     def _content(self, message: Message,
                  today: date) -> tuple[str, dict[str, Any], PolicyRecord | None]:

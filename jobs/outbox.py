@@ -92,8 +92,11 @@ class Outbox:
         return [Message.of(r) for r in rows]
 
     def _set(self, message_id: int, **values: Any) -> None:
+        """One committed UPDATE (the per-message path: plain SQL, no read-back)."""
+        columns = ", ".join(f"{k} = ?" for k in values)
         with self.db.atomic():
-            self.db.table("messages").update(message_id, values)
+            self.db.execute(f"UPDATE messages SET {columns} WHERE id = ?",
+                            [*values.values(), message_id])
 
     def mark_sending(self, message: Message) -> None:
         self._set(message.id, status=SENDING, attempts=message.attempts + 1)

@@ -8,6 +8,7 @@ parameter everywhere; only ``clock()`` reads the time, for the scheduled entry p
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from lifecycle.store import Register
 
 from .mail import Composer
 from .outbox import Message, Outbox
-from .transport import PermanentFailure, TemporaryFailure, open_transport
+from .transport import PermanentFailure, TemporaryFailure, Transport, open_transport
 
 log = logging.getLogger("policy_lifecycle")
 
@@ -72,52 +73,107 @@ class Delivery:
     interrupted: bool = False
 
 
-def deliver(inst: Instance, now: datetime, stop: threading.Event | None = None) -> Delivery:
-    """Send what is pending over one connection. Each message is marked in flight before it
-    is sent and sent after, so a crash loses nothing and resends at most the one in hand."""
-    register = inst.register()
-    result = Delivery()
-    transport = open_transport(inst.config, inst.root / "mail")
-    try:
-        outbox = Outbox(register)
-        composer = Composer(register, inst.config, inst.root / "rendered")
-        retry_for = timedelta(hours=inst.config.retry_for_hours)
-        for message in outbox.deliverable(now):
-            if stop is not None and stop.is_set():
-                result.interrupted = True
-                break
-            outbox.mark_sending(message)
+# Messages handed to the sending thread and not yet confirmed: the one on the wire and the
+# one queued behind it. After a crash these are sent again, with the same Message-ID.
+IN_FLIGHT = 2
+
+
+class _Sender(threading.Thread):
+    """Sends on one connection while the main thread records and composes the next message,
+    so composing overlaps the server's replies. Only the main thread touches the database."""
+
+    def __init__(self, transport: Transport, now: datetime) -> None:
+        super().__init__(name="smtp-sender", daemon=True)
+        self.transport = transport
+        self.now = now
+        self.inbox: queue.Queue[tuple[Message, bytes] | None] = queue.Queue()
+        self.results: queue.Queue[tuple[Message, Exception | None]] = queue.Queue()
+
+    def run(self) -> None:
+        while (item := self.inbox.get()) is not None:
+            message, data = item
             try:
-                mail = composer.compose(message, now)
-            except Exception as e:  # noqa: BLE001 - one bad message must not stop the rest
-                outbox.mark_failed(message, now, f"could not compose: {e}")
-                result.failed.append((message, str(e)))
-                log.exception("could not compose %s", message.key)
-                continue
-            try:
-                transport.send(message.to_email, mail, message.key, now)
-            except PermanentFailure as e:
-                outbox.mark_failed(message, now, str(e))
-                result.failed.append((message, str(e)))
-                log.warning("failed %s to %s: %s", message.key, message.to_email, e)
-                continue
-            except TemporaryFailure as e:
-                if outbox.mark_retry(message, now, str(e), retry_for):
-                    hours = inst.config.retry_for_hours
-                    result.failed.append((message, f"gave up after {hours} hours: {e}"))
-                else:
-                    result.retrying.append((message, str(e)))
-                log.warning("retry %s to %s: %s", message.key, message.to_email, e)
-                if e.connection:
-                    break  # the server is unreachable: the rest wait for the next run
-                continue
+                self.transport.send(message.to_email, data, message.key, self.now)
+                self.results.put((message, None))
+            except (TemporaryFailure, PermanentFailure) as e:
+                self.results.put((message, e))
+            except Exception as e:  # noqa: BLE001 - reported as temporary, never lost
+                self.results.put((message, TemporaryFailure(f"{type(e).__name__}: {e}")))
+
+
+class _Run:
+    """One delivery run's bookkeeping: applies the sender's results to the outbox."""
+
+    def __init__(self, inst: Instance, outbox: Outbox, now: datetime) -> None:
+        self.inst, self.outbox, self.now = inst, outbox, now
+        self.result = Delivery()
+        self.server_down = False
+        self.in_flight = 0
+
+    def settle(self, message: Message, error: Exception | None) -> None:
+        outbox, now, result = self.outbox, self.now, self.result
+        if error is None:
             outbox.mark_sent(message, now)
             result.sent.append(message)
             log.info("sent %s to %s %s", message.key, message.to_email, message.message_id)
+        elif isinstance(error, PermanentFailure):
+            outbox.mark_failed(message, now, str(error))
+            result.failed.append((message, str(error)))
+            log.warning("failed %s to %s: %s", message.key, message.to_email, error)
+        else:
+            retry_for = timedelta(hours=self.inst.config.retry_for_hours)
+            if outbox.mark_retry(message, now, str(error), retry_for):
+                hours = self.inst.config.retry_for_hours
+                result.failed.append((message, f"gave up after {hours} hours: {error}"))
+            else:
+                result.retrying.append((message, str(error)))
+            log.warning("retry %s to %s: %s", message.key, message.to_email, error)
+            self.server_down |= isinstance(error, TemporaryFailure) and error.connection
+
+    def drain(self, sender: _Sender, keep: int) -> None:
+        """Settle finished messages; wait until at most ``keep`` remain in flight."""
+        while True:
+            try:
+                block = self.in_flight > keep
+                self.settle(*sender.results.get(block=block))
+                self.in_flight -= 1
+            except queue.Empty:
+                return
+
+
+def deliver(inst: Instance, now: datetime, stop: threading.Event | None = None) -> Delivery:
+    """Send what is pending over one connection. Each message is marked in flight before it
+    is handed over and marked sent after, so a crash loses nothing and sends again at most
+    the IN_FLIGHT messages in hand. An unreachable server ends the run; the rest wait."""
+    register = inst.register()
+    outbox = Outbox(register)
+    run = _Run(inst, outbox, now)
+    sender = _Sender(open_transport(inst.config, inst.root / "mail"), now)
+    sender.start()
+    try:
+        composer = Composer(register, inst.config, inst.root / "rendered")
+        for message in outbox.deliverable(now):
+            run.drain(sender, keep=IN_FLIGHT - 1)
+            if run.server_down or (stop is not None and stop.is_set()):
+                run.result.interrupted = not run.server_down
+                break
+            outbox.mark_sending(message)
+            try:
+                data = composer.compose(message, now)
+            except Exception as e:  # noqa: BLE001 - one bad message must not stop the rest
+                outbox.mark_failed(message, now, f"could not compose: {e}")
+                run.result.failed.append((message, str(e)))
+                log.exception("could not compose %s", message.key)
+                continue
+            sender.inbox.put((message, data))
+            run.in_flight += 1
     finally:
-        transport.close()
+        sender.inbox.put(None)
+        sender.join()
+        run.drain(sender, keep=0)
+        sender.transport.close()
         register.close()
-    return result
+    return run.result
 
 
 def scheduled_evaluate(data_dir: str) -> None:

@@ -8,12 +8,12 @@ in again for every message and rewrite our bodies (LIBRARIES.md).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import smtplib
 import socket
 import tempfile
 from datetime import datetime
-from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,7 +39,7 @@ class PermanentFailure(Exception):
 
 
 class Transport(Protocol):
-    def send(self, recipient: str, mail: EmailMessage, key: str, now: datetime) -> None: ...
+    def send(self, recipient: str, mail: bytes, key: str, now: datetime) -> None: ...
 
     def close(self) -> None: ...
 
@@ -50,15 +50,15 @@ class FileTransport:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def send(self, recipient: str, mail: EmailMessage, key: str, now: datetime) -> None:
+    def send(self, recipient: str, mail: bytes, key: str, now: datetime) -> None:
         folder = self.root / now.date().isoformat()
         folder.mkdir(parents=True, exist_ok=True)
         kind, policy = key.split("/")[:2]
-        ident = str(mail["Message-ID"]).strip("<>").split("@")[0][:16]
+        ident = hashlib.sha256(key.encode()).hexdigest()[:16]
         path = folder / f"{kind}-{policy or 'office'}-{ident}.eml"
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
         with os.fdopen(fd, "wb") as f:
-            f.write(mail.as_bytes())
+            f.write(mail)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
 
@@ -130,10 +130,10 @@ class SmtpTransport:
             raise classify(e) from e
         return self.yag
 
-    def send(self, recipient: str, mail: EmailMessage, key: str, now: datetime) -> None:
+    def send(self, recipient: str, mail: bytes, key: str, now: datetime) -> None:
         yag = self.yag or self._connect()
         try:
-            yag.smtp.sendmail(self.envelope_from, [recipient], mail.as_bytes())
+            yag.smtp.sendmail(self.envelope_from, [recipient], mail)
         except Exception as e:
             failure = classify(e)
             if isinstance(failure, TemporaryFailure) and failure.connection:

@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from .config import Config
 from .dates import first_weekday_after, first_weekday_on_or_after, iso_week, school_year
@@ -62,6 +63,28 @@ class Decision:
         return (self.kind, self.policy_id, self.period, self.stage)
 
 
+class Batch(NamedTuple):
+    """Decisions that differ only in the person: how the rules produce them, so that a
+    forecast over thousands of people and policies stays cheap."""
+
+    kind: str
+    policy_id: str
+    period: str
+    stage: str
+    people: tuple[str, ...]
+    action: str
+    eligible: date
+    office_copy: bool = False
+
+    @property
+    def group(self) -> tuple[str, str, str, str]:
+        return (self.kind, self.policy_id, self.period, self.stage)
+
+    def decisions(self) -> list[Decision]:
+        return [Decision(self.kind, self.policy_id, self.period, self.stage, person,
+                         self.action, self.eligible, self.office_copy) for person in self.people]
+
+
 def message_key(kind: str, policy_id: str, period: str, stage: str, person: str) -> str:
     """The stable identity of one message: at most one is ever recorded per key."""
     return "/".join((kind, policy_id, period, stage, person))
@@ -85,9 +108,9 @@ class Record:
             record.groups[(kind, policy_id, period, stage)].add(person)
         return record
 
-    def add(self, decisions: Iterable[Decision]) -> None:
-        for d in decisions:
-            self.groups[d.group].add(d.person)
+    def add(self, batches: Iterable[Batch]) -> None:
+        for batch in batches:
+            self.groups[batch.group].update(batch.people)
 
     def has(self, group: tuple[str, str, str, str], person: str) -> bool:
         return person in self.groups.get(group, ())
@@ -162,20 +185,23 @@ class Rules:
 
     def due(self, record: Record, now: datetime) -> list[Decision]:
         """Every message to record at ``now``: sends, and the stale stages it skips."""
+        return [d for batch in self.due_batches(record, now) for d in batch.decisions()]
+
+    def due_batches(self, record: Record, now: datetime) -> list[Batch]:
         local = now.astimezone(self.config.tz)
         if not self.window_open(local):
             return []
         today = local.date()
         closed = self.closed(today)
-        decisions: list[Decision] = []
+        batches: list[Batch] = []
         for policy in self.policies:
-            decisions += self._review(policy, record, today)
-            decisions += self._reminder(policy, record, today, closed)
-            decisions += self._updated(policy, record, today, closed)
-        decisions += self._digest(record, today)
-        return decisions
+            batches += self._review(policy, record, today)
+            batches += self._reminder(policy, record, today, closed)
+            batches += self._updated(policy, record, today, closed)
+        batches += self._digest(record, today)
+        return [b for b in batches if b.people]
 
-    def _review(self, policy: PolicyRecord, record: Record, today: date) -> list[Decision]:
+    def _review(self, policy: PolicyRecord, record: Record, today: date) -> list[Batch]:
         stages = review_stages(policy, self.config, today)
         if not stages:
             return []
@@ -185,19 +211,20 @@ class Rules:
         approver_keys = {r.key for r in approvers}
         office = [r for r in self.audience(("office",), today) if r.key not in approver_keys]
         out = []
-        for recipient, copy in [(r, False) for r in approvers] + [(r, True) for r in office]:
-            if record.has((REVIEW, policy.id, period, latest), recipient.key):
+        for copy, recipients in ((False, approvers), (True, office)):
+            behind = tuple(r.key for r in recipients
+                           if not record.has((REVIEW, policy.id, period, latest), r.key))
+            if not behind:
                 continue
             for stage, day in stages[:-1]:
-                if not record.has((REVIEW, policy.id, period, stage), recipient.key):
-                    out.append(Decision(REVIEW, policy.id, period, stage, recipient.key, SKIP,
-                                        day, copy))
-            out.append(Decision(REVIEW, policy.id, period, latest, recipient.key, SEND,
-                                latest_date, copy))
+                missed = record.groups.get((REVIEW, policy.id, period, stage), set())
+                out.append(Batch(REVIEW, policy.id, period, stage,
+                                 tuple(k for k in behind if k not in missed), SKIP, day, copy))
+            out.append(Batch(REVIEW, policy.id, period, latest, behind, SEND, latest_date, copy))
         return out
 
     def _reminder(self, policy: PolicyRecord, record: Record, today: date,
-                  closed: bool) -> list[Decision]:
+                  closed: bool) -> list[Batch]:
         if not policy.reminder_audience:
             return []
         start, label = school_year(today, self.config.cycle_start)
@@ -205,43 +232,42 @@ class Rules:
         if today < eligible:
             return []
         group = (REMINDER, policy.id, label, "")
-        return self._once_each_on(group, eligible, today,
-                                  self.audience(policy.reminder_audience, today), record, closed)
+        return self._once_each(group, eligible, today,
+                               self.audience(policy.reminder_audience, today), record, closed)
 
     def _updated(self, policy: PolicyRecord, record: Record, today: date,
-                 closed: bool) -> list[Decision]:
+                 closed: bool) -> list[Batch]:
         if policy.version < 2 or today < policy.adopted:
             return []
         adopted = policy.adopted
         audience = [r for r in self.audience(policy.audiences, today)
                     if (r.person.start_date or date.min) <= adopted]
         group = (UPDATED, policy.id, f"v{policy.version}", "")
-        return self._once_each_on(group, adopted, today, audience, record, closed)
+        return self._once_each(group, adopted, today, audience, record, closed)
 
-    def _digest(self, record: Record, today: date) -> list[Decision]:
+    def _digest(self, record: Record, today: date) -> list[Batch]:
         monday = today - timedelta(days=today.weekday())
         eligible = monday + timedelta(days=self.config.digest_weekday)
         if today < eligible:
             return []
         group = (DIGEST, "", iso_week(today), "")
-        return self._once_each_on(group, eligible, today, self.audience(("office",), today),
-                                  record, closed=False)
+        return self._once_each(group, eligible, today, self.audience(("office",), today),
+                               record, closed=False)
 
-    def _once_each_on(self, group: tuple[str, str, str, str], eligible: date, today: date,
-                      audience: list[Recipient], record: Record,
-                      closed: bool) -> list[Decision]:
+    def _once_each(self, group: tuple[str, str, str, str], eligible: date, today: date,
+                   audience: list[Recipient], record: Record, closed: bool) -> list[Batch]:
         """One message per member of ``audience`` not yet recorded for ``group``. Remembers a
         complete group until the set of active people changes (a start or end date)."""
         marker = (self._epoch(today), record.serial)
         if self._complete.get(group) == marker:
             return []
-        kind, policy_id, period, stage = group
         members = record.groups.get(group, set())
         missing = [r for r in audience if r.key not in members]
         if not missing:
             self._complete[group] = marker
-        return [Decision(kind, policy_id, period, stage, r.key, SEND, eligible)
-                for r in missing if not self.held(r, closed)]
+        kind, policy_id, period, stage = group
+        return [Batch(kind, policy_id, period, stage,
+                      tuple(r.key for r in missing if not self.held(r, closed)), SEND, eligible)]
 
 
 def evaluation_times(config: Config, start: datetime, days: int) -> list[datetime]:
@@ -267,12 +293,12 @@ def evaluation_times(config: Config, start: datetime, days: int) -> list[datetim
 
 
 def forecast(rules: Rules, record: Record, start: datetime,
-             days: int) -> list[tuple[datetime, Decision]]:
+             days: int) -> list[tuple[datetime, Batch]]:
     """What will be decided over the coming days, if nothing else changes: the same
     evaluation as the service's, run at future times against a growing copy of the record."""
     planned = []
     for moment in evaluation_times(rules.config, start, days):
-        decisions = rules.due(record, moment)
-        record.add(decisions)
-        planned += [(moment, d) for d in decisions]
+        batches = rules.due_batches(record, moment)
+        record.add(batches)
+        planned += [(moment, b) for b in batches]
     return planned

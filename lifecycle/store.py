@@ -73,6 +73,9 @@ class Register:
         self.db.execute("PRAGMA foreign_keys = ON")
         if self.db.journal_mode != "wal":
             self.db.enable_wal()
+        # In WAL mode NORMAL survives any crash of this process; only a power cut can lose
+        # the last commits, and then a message is at worst sent again with the same ID.
+        self.db.execute("PRAGMA synchronous = NORMAL")
         migrations.apply(self.db)
 
     def close(self) -> None:

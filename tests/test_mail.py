@@ -36,6 +36,7 @@ def delivered(inst: Instance, now: datetime = NOW) -> dict[str, EmailMessage]:
     mails = {}
     for path in sorted((inst.root / "mail").rglob("*.eml")):
         message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        assert all(not part.defects for part in message.walk()), path
         mails[f"{message['To'].addresses[0].addr_spec}/{path.name.split('-')[0]}"] = message
     return mails  # type: ignore[return-value]
 

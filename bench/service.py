@@ -1,0 +1,165 @@
+"""The service's speed, against references measured in the same run.
+
+- An annual reminder to 5,000 staff through the whole pipeline (rules, outbox, composition,
+  delivery to a local aiosmtpd sink) against a bare smtplib loop sending the same messages
+  over one reused connection. Target: at least 85% of the bare loop's messages per second.
+- `plan --days 365` for 200 policies and 5,000 people, as a whole process. Target: < 2 s.
+- An idle `serve`: resident memory (target < 100 MB) and CPU over 30 seconds (near 0%).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from jobs.mail import Composer  # noqa: E402
+from jobs.outbox import Outbox  # noqa: E402
+from jobs.tasks import deliver, evaluate  # noqa: E402
+from lifecycle.instance import Instance  # noqa: E402
+
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Europe/London"))
+RUN = [sys.executable, str(REPO / "run.py")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def instance(root: Path, staff: int, policies: int = 1, governors: int = 0) -> Path:
+    data = root / "data"
+    (data / "policies").mkdir(parents=True)
+    shutil.copy(REPO / "data" / "config.toml", data / "config.toml")
+    seed = (REPO / "data" / "policies" / "social-networking.md").read_text(encoding="utf-8")
+    for i in range(policies):
+        pid = "social-networking" if i == 0 else f"policy-{i:03d}"
+        due = date(2027, 1, 31) + timedelta(days=3 * i)
+        text = seed.replace("id: social-networking", f"id: {pid}")
+        if i:
+            text = text.replace("review_due: 2018-01", f"review_due: {due.isoformat()}")
+        (data / "policies" / f"{pid}.md").write_text(text, encoding="utf-8")
+    rows = ["name,email,roles,start_date,end_date"]
+    rows += [f"Staff {i},staff{i:05d}@example.org,staff,2020-09-01," for i in range(staff)]
+    rows += [f"Governor {i},gov{i:03d}@example.org,governor,2020-09-01," for i in range(governors)]
+    (root / "people.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    subprocess.run([*RUN, "--data", str(data), "init"], check=True, capture_output=True)
+    subprocess.run([*RUN, "--data", str(data), "people", "import", str(root / "people.csv")],
+                   check=True, capture_output=True)
+    return data
+
+
+def use_smtp(data: Path, port: int) -> None:
+    config = data / "config.toml"
+    text = config.read_text(encoding="utf-8").replace('transport = "files"', 'transport = "smtp"')
+    text = text.replace('host = "localhost"', 'host = "127.0.0.1"').replace(
+        "port = 587", f"port = {port}").replace('security = "starttls"', 'security = "none"')
+    config.write_text(text, encoding="utf-8")
+
+
+def bare_smtplib(port: int, messages: list[tuple[str, bytes]]) -> float:
+    start = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        for recipient, data in messages:
+            smtp.sendmail("policies@example.org", [recipient], data)
+    return len(messages) / (time.perf_counter() - start)
+
+
+def pipeline(tmp: Path) -> None:
+    port = free_port()
+    sink = subprocess.Popen([sys.executable, str(REPO / "bench" / "sink.py"), str(port)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
+        data = instance(tmp / "pipeline", staff=5000)
+        use_smtp(data, port)
+        inst = Instance.at(data)
+        # the exact messages the pipeline will send, composed ahead for the reference loop
+        evaluate(inst, NOW)
+        register = inst.register()
+        composer = Composer(register, inst.config, data / "rendered")
+        outbox = Outbox(register)
+        messages = [(m.to_email, composer.compose(m, NOW)) for m in outbox.deliverable(NOW)]
+        register.db.execute("DELETE FROM messages")
+        register.db.conn.commit()
+        register.close()
+        size = sum(len(m) for _, m in messages) / len(messages) / 1024
+        reference = [bare_smtplib(port, messages)]
+        start = time.perf_counter()
+        decided = evaluate(inst, NOW)
+        sent = deliver(inst, NOW).sent
+        ours = len(sent) / (time.perf_counter() - start)
+        reference.append(bare_smtplib(port, messages))
+        assert len(decided) == len(sent) == 5000
+    finally:
+        sink.send_signal(signal.SIGINT)
+        sink.wait()
+    best = max(reference)
+    print(f"## Delivery: annual reminder to 5,000 staff ({size:.0f} KB messages with the "
+          "Word document attached)\n")
+    print("| | messages/s |\n|---|---|")
+    print(f"| bare smtplib, one connection, messages composed ahead (best of 2) | {best:,.0f} |")
+    print(f"| ours: rules + outbox + composition + delivery | {ours:,.0f} |")
+    verdict = "met" if ours / best >= 0.85 else "MISSED"
+    print(f"\nratio {ours / best:.2f} (target ≥ 0.85): {verdict}\n")
+
+
+def plan(tmp: Path) -> None:
+    data = instance(tmp / "plan", staff=5000, policies=200, governors=20)
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        out = subprocess.run([*RUN, "--data", str(data), "plan", "--from", "2026-11-24T09:00",
+                              "--days", "365"], check=True, capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+    count = out.stdout.split(" ", 1)[0]
+    best = min(times)
+    print("## plan --days 365, 200 policies, 5,020 people (whole process)\n")
+    print(f"{count} messages planned; {best:.2f} s (best of 3; target < 2 s): "
+          f"{'met' if best < 2 else 'MISSED'}\n")
+
+
+def idle(tmp: Path) -> None:
+    data = instance(tmp / "idle", staff=50)
+    process = subprocess.Popen([*RUN, "--data", str(data), "serve", "--now", "2026-11-24T19:00"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(8)
+        ticks = os.sysconf("SC_CLK_TCK")
+
+        def cpu() -> float:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / ticks
+
+        before, start = cpu(), time.monotonic()
+        time.sleep(30)
+        used = (cpu() - before) / (time.monotonic() - start)
+        rss = next(int(line.split()[1]) for line in
+                   Path(f"/proc/{process.pid}/status").read_text().splitlines()
+                   if line.startswith("VmRSS")) / 1024
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait()
+    print("## Idle serve\n")
+    print(f"resident {rss:.0f} MB (target < 100 MB): {'met' if rss < 100 else 'MISSED'}; "
+          f"CPU {used * 100:.2f}% over 30 s\n")
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as tmp_name:
+        which = sys.argv[1:] or ["pipeline", "plan", "idle"]
+        for name in which:
+            {"pipeline": pipeline, "plan": plan, "idle": idle}[name](Path(tmp_name))
