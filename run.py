@@ -48,14 +48,14 @@ def _option_date(value: str | None, option: str) -> date | None:
         raise InputError(str(e), field=option) from None
 
 
-def _now(inst: Instance, value: str | None) -> datetime:
+def _now(inst: Instance, value: str | None, option: str = "--now") -> datetime:
     """NOW from --now, else the clock: the one place a command reads the time."""
     if value is None:
         return inst.now()
     try:
         return parse_datetime(value, inst.config.timezone)
     except ValueError as e:
-        raise InputError(str(e), field="--now") from None
+        raise InputError(str(e), field=option) from None
 
 
 def _print_json(value: Any) -> None:
@@ -112,14 +112,15 @@ def _print_status(inst: Instance, now: datetime, as_json: bool) -> None:
     from lifecycle.policies import status_row
 
     register = inst.register()
-    rows = [status_row(p, now.date(), inst.config.due_soon_days) for p in register.policies()]
+    rows = [status_row(p, now.date(), inst.config) for p in register.policies()]
     if as_json:
         _print_json(rows)
         return
     click.echo(_table(
         [(r["id"], r["title"], r["version"], r["adopted"], r["review_due"], r["state"],
-          r["summary"]) for r in rows],
-        ["POLICY", "TITLE", "VERSION", "ADOPTED", "REVIEW DUE", "STATE", ""],
+          r["summary"], f"{r['next_prompt']['date']} {r['next_prompt']['stage']}")
+         for r in rows],
+        ["POLICY", "TITLE", "VERSION", "ADOPTED", "REVIEW DUE", "STATE", "", "NEXT PROMPT"],
     ))
 
 
@@ -313,7 +314,7 @@ def plan(ctx: click.Context, from_text: str | None, days: int, as_json: bool) ->
     from lifecycle.rules import SEND, forecast
 
     inst = _open(ctx)
-    start = _now(inst, from_text)
+    start = _now(inst, from_text, "--from")
     register = inst.register()
     rules, recipients = rules_for(register, inst)
     planned = [(at, b) for at, b in forecast(rules, Outbox(register).record(), start, days)

@@ -233,7 +233,7 @@ class Composer:
         return f"{prefix}Review due by {long_date(due)}: {policy.title}"
 
     def _digest(self, today: date) -> tuple[str, dict[str, Any], None]:
-        rows = [status_row(p, today, self.config.due_soon_days)
+        rows = [status_row(p, today, self.config)
                 for p in self.register.policies()]
         overdue = [r for r in rows if r["state"] == "overdue"]
         upcoming = [r for r in rows if r["state"] != "overdue"

@@ -148,11 +148,20 @@ def deliver(inst: Instance, now: datetime, stop: threading.Event | None = None) 
     register = inst.register()
     outbox = Outbox(register)
     run = _Run(inst, outbox, now)
-    sender = _Sender(open_transport(inst.config, inst.root / "mail"), now)
+    pending = outbox.deliverable(now)
+    if not pending:
+        register.close()
+        return run.result
+    try:
+        transport = open_transport(inst.config, inst.root / "mail")
+    except BaseException:
+        register.close()
+        raise
+    sender = _Sender(transport, now)
     sender.start()
     try:
         composer = Composer(register, inst.config, inst.root / "rendered")
-        for message in outbox.deliverable(now):
+        for message in pending:
             run.drain(sender, keep=IN_FLIGHT - 1)
             if run.server_down or (stop is not None and stop.is_set()):
                 run.result.interrupted = not run.server_down

@@ -110,6 +110,8 @@ class SmtpTransport:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.envelope_from = parseaddr(config.sender)[1]
+        # Looked up now, in the caller's thread, so a missing password is one clear error.
+        self.password = smtp_password(config.smtp_user) if config.smtp_user else None
         self.yag: Any = None
 
     def _connect(self) -> Any:
@@ -119,7 +121,7 @@ class SmtpTransport:
         user = c.smtp_user
         self.yag = yagmail.SMTP(
             user=user or self.envelope_from,
-            password=smtp_password(user) if user else None,
+            password=self.password,
             host=c.smtp_host, port=c.smtp_port, smtp_ssl=c.smtp_security == "ssl",
             smtp_starttls=c.smtp_security == "starttls", smtp_skip_login=not user,
             soft_email_validation=False, timeout=c.smtp_timeout)

@@ -9,9 +9,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from .config import Config
 from .dates import add_months, review_state
 from .errors import InputError, UnknownPolicy
 from .model import PolicyRecord, PolicySource, text_hash
+from .rules import next_review_stage
 from .sources import line_of_field, parse_source, read_text, rewrite_dates, split_front_matter
 from .store import Register
 
@@ -130,13 +132,15 @@ def record_review(
     return ReviewOutcome(policy.id, reviewed_on, due, version, version != policy.version)
 
 
-def status_row(policy: PolicyRecord, today: date, due_soon_days: int) -> dict[str, Any]:
+def status_row(policy: PolicyRecord, today: date, config: Config) -> dict[str, Any]:
     """One line of the register as ``status --json`` reports it."""
-    state = review_state(policy.review_due, today, due_soon_days)
+    state = review_state(policy.review_due, today, config.due_soon_days)
+    stage, when = next_review_stage(policy, config, today)
     return {
         "id": policy.id, "title": policy.title, "version": policy.version,
         "adopted": policy.adopted.isoformat(), "approver": policy.approver,
         "review_due": policy.review_due.isoformat(), "state": state.state,
         "days_overdue": state.days_overdue, "days_until_due": state.days_until_due,
         "summary": state.phrase,
+        "next_prompt": {"stage": stage, "date": when.isoformat()},
     }

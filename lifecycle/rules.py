@@ -302,3 +302,18 @@ def forecast(rules: Rules, record: Record, start: datetime,
         record.add(batches)
         planned += [(moment, b) for b in batches]
     return planned
+
+
+def next_review_stage(policy: PolicyRecord, config: Config, today: date) -> tuple[str, date]:
+    """The next review prompt after ``today``: a lead time, the due date, or the next overdue
+    reminder (they go on every few weeks until a review is recorded)."""
+    due = policy.review_due
+    ahead = sorted((d, s) for s, d in [*((f"lead-{n}", due - timedelta(days=n))
+                                         for n in config.lead_days), ("due", due)]
+                   if d > today and d >= policy.cycle_opened)
+    if ahead:
+        return ahead[0][1], ahead[0][0]
+    first = first_weekday_after(policy.review_due)
+    every = max(1, config.overdue_every_days)
+    k = max(0, (today - first).days // every + 1) + 1 if today >= first else 1
+    return f"overdue-{k}", first + timedelta(days=every * (k - 1))

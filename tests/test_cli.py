@@ -40,6 +40,8 @@ def test_status_json_on_the_day_of_writing(run: Run, initialised: Path) -> None:
     assert row["review_due"] == "2018-01-31"
     assert row["state"] == "overdue"
     assert row["days_overdue"] == 3219
+    # overdue prompts go every 28 days from Thu 2018-02-01; the next after today:
+    assert row["next_prompt"] == {"stage": "overdue-116", "date": "2026-11-26"}
 
 
 def test_status_moves_through_the_states(run: Run, initialised: Path) -> None:

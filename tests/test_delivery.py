@@ -13,6 +13,7 @@ from smtp import Server, free_port, use_smtp
 
 from jobs.outbox import Outbox
 from jobs.tasks import IN_FLIGHT, deliver, evaluate
+from lifecycle.errors import LifecycleError
 from lifecycle.instance import Instance
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Europe/London"))
@@ -117,3 +118,47 @@ def test_files_transport_writes_eml_files(inst: Instance) -> None:
     files = sorted((inst.root / "mail" / "2026-11-24").glob("*.eml"))
     assert len(files) == len(result.sent) == FIRST_TICK
     assert sum(f.name.startswith("review-social-networking-") for f in files) == 6
+
+
+def test_login_with_the_password_from_the_environment(
+        inst: Instance, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    def authenticate(server, session, envelope, mechanism, data):  # type: ignore[no-untyped-def]
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            b"office@example.org", b"correct horse")
+        return AuthResult(success=ok)
+
+    server = Server()
+    server.controller = type(server.controller)(
+        server.sink, hostname="127.0.0.1", port=server.port, authenticator=authenticate,
+        auth_required=True, auth_require_tls=False)
+    server.start()
+    try:
+        use_smtp(inst.root, server.port)
+        config = inst.root / "config.toml"
+        config.write_text(config.read_text(encoding="utf-8").replace(
+            'user = ""', 'user = "office@example.org"'), encoding="utf-8")
+        inst = Instance.at(inst.root)
+        evaluate(inst, NOW)
+        monkeypatch.delenv("POLICY_LIFECYCLE_SMTP_PASSWORD", raising=False)
+        with pytest.raises(LifecycleError, match="no SMTP password for office@example.org"):
+            deliver(inst, NOW)
+        monkeypatch.setenv("POLICY_LIFECYCLE_SMTP_PASSWORD", "correct horse")
+        assert len(deliver(inst, NOW).sent) == FIRST_TICK
+        assert len(server.sink.messages) == FIRST_TICK
+    finally:
+        server.stop()
+
+
+def test_a_missing_password_is_one_line_from_tick(run: Run, inst: Instance,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    use_smtp(inst.root, free_port())
+    config = inst.root / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'user = ""', 'user = "office@example.org"'), encoding="utf-8")
+    monkeypatch.delenv("POLICY_LIFECYCLE_SMTP_PASSWORD", raising=False)
+    result = run("tick", "--now", "2026-11-24T09:00")
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1].startswith(
+        "Error: no SMTP password for office@example.org: set POLICY_LIFECYCLE_SMTP_PASSWORD")
