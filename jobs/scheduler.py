@@ -67,7 +67,8 @@ def build_scheduler(inst: Instance) -> Any:
 
 
 def add_jobs(scheduler: Any, inst: Instance) -> None:
-    """Stable ids; added only when missing, so a restart keeps each job's next run time."""
+    """Stable ids; added only when missing, so a restart keeps each job's next run time
+    (replacing them before start loses the run that was missed: APScheduler #696)."""
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
@@ -83,8 +84,13 @@ def add_jobs(scheduler: Any, inst: Instance) -> None:
             minute=min(59, c.window_start.minute + 5))),
     }
     for job_id, (func, trigger) in jobs.items():
-        if scheduler.get_job(job_id) is None:
+        job = scheduler.get_job(job_id)
+        if job is None:
             scheduler.add_job(func, trigger, id=job_id, args=[data], name=job_id)
+        elif str(job.trigger) != str(trigger) or job.args != (data,):
+            # the configuration changed since the job was stored (say, the digest day)
+            scheduler.modify_job(job_id, args=[data])
+            scheduler.reschedule_job(job_id, trigger=trigger)
 
 
 def serve(inst: Instance, start: datetime | None, real_now: datetime) -> None:
