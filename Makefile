@@ -26,7 +26,7 @@ lint: $(STAMP)
 
 # The real checkers the render tests use when present: Nu Html Checker (Java), axe-core in
 # Debian's Chromium, LibreOffice and poppler for the DOCX, pandoc for the benchmark.
-DEBIAN_TOOLS := chromium libreoffice-writer-nogui poppler-utils pandoc fonts-dejavu-core
+DEBIAN_TOOLS := chromium libreoffice-writer-nogui poppler-utils pandoc fonts-dejavu-core wrk
 tools:
 	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && \

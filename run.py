@@ -88,6 +88,7 @@ def _open(ctx: click.Context) -> Instance:
 @click.pass_context
 def init(ctx: click.Context, now_text: str | None) -> None:
     """Create the register, import data/policies/*.md, print the register."""
+    from lifecycle.confirmations import ensure_secret
     from lifecycle.policies import sync_source
     from lifecycle.sources import load_sources
 
@@ -98,6 +99,7 @@ def init(ctx: click.Context, now_text: str | None) -> None:
     register = inst.register(create=True)
     with register.atomic():
         results = [sync_source(register, s, now) for s in sources]
+    ensure_secret(inst.root)
     verb = "Created" if created else "Opened"
     click.echo(f"{verb} {inst.db_path} (schema version {register.schema_version}).")
     for r in results:

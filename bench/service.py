@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO))
 from jobs.mail import Composer  # noqa: E402
 from jobs.outbox import Outbox  # noqa: E402
 from jobs.tasks import deliver, evaluate  # noqa: E402
+from lifecycle.confirmations import ensure_secret  # noqa: E402
 from lifecycle.instance import Instance  # noqa: E402
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Europe/London"))
@@ -90,7 +91,7 @@ def pipeline(tmp: Path) -> None:
         # the exact messages the pipeline will send, composed ahead for the reference loop
         evaluate(inst, NOW)
         register = inst.register()
-        composer = Composer(register, inst.config, data / "rendered")
+        composer = Composer(register, inst.config, data / "rendered", ensure_secret(data))
         outbox = Outbox(register)
         messages = [(m.to_email, composer.compose(m, NOW)) for m in outbox.deliverable(NOW)]
         register.db.execute("DELETE FROM messages")

@@ -23,10 +23,11 @@ from jinja2 import Environment, FileSystemLoader
 from documents.meta import long_date
 from documents.publish import file_name, meta_for, render_version
 from lifecycle.config import Config
+from lifecycle.confirmations import Ack, make_token, progress
 from lifecycle.dates import month_phrase, span_phrase
-from lifecycle.model import PolicyRecord
+from lifecycle.model import PolicyRecord, email_key
 from lifecycle.policies import require_policy, status_row
-from lifecycle.rules import DIGEST, REMINDER, REVIEW, UPDATED
+from lifecycle.rules import CHASE, DIGEST, REMINDER, REVIEW, UPDATED
 from lifecycle.store import Register
 
 from .outbox import FAILED, PENDING, Message
@@ -99,8 +100,10 @@ class Composer:
     """Builds each outbox message from the register as it is now. One per delivery run:
     it caches policies and their rendered Word documents."""
 
-    def __init__(self, register: Register, config: Config, rendered_root: Path) -> None:
+    def __init__(self, register: Register, config: Config, rendered_root: Path,
+                 secret: bytes) -> None:
         self.register = register
+        self.secret = secret
         self.config = config
         self.rendered_root = rendered_root
         self.domain = parseaddr(config.sender)[1].rpartition("@")[2] or "example.org"
@@ -204,8 +207,16 @@ class Composer:
         }
         if message.kind == REVIEW:
             return self._review(message, policy, today, context), context, policy
+        if message.kind in (REMINDER, UPDATED, CHASE):
+            token = make_token(self.secret, Ack(message.person_key, policy.id, policy.version,
+                                                message.period))
+            context["ack_link"] = f"{self.config.base_url}/ack/{token}"
         if message.kind == REMINDER:
             return f"Annual reminder: please read the {policy.title}", context, policy
+        if message.kind == CHASE:
+            ladder = self.config.chase_after_days
+            context["final"] = bool(ladder) and message.stage == f"chase-{ladder[-1]}"
+            return f"Please confirm you have read the {policy.title}", context, policy
         if message.kind == UPDATED:
             previous = self.register.version(policy.id, policy.version - 1)
             current = self.register.version(policy.id, policy.version)
@@ -244,12 +255,29 @@ class Composer:
         pending = self.register.db.execute(
             "SELECT count(*) FROM messages WHERE status = ?", [PENDING]).fetchone()[0]
         monday = today - timedelta(days=today.weekday())
+        rates, unconfirmed = self._confirmations()
         context = {"overdue": overdue, "upcoming": upcoming, "failures": failures,
                    "pending": pending, "horizon": DIGEST_HORIZON_DAYS,
-                   "week_long": long_date(monday)}
+                   "week_long": long_date(monday), "confirmation_rates": rates,
+                   "unconfirmed": unconfirmed}
         subject = (f"Policy digest, week of {long_date(monday)}: {len(overdue)} overdue, "
                    f"{len(upcoming)} due soon, {len(failures)} failed")
         return subject, context, None
+
+    def _confirmations(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        ladder = self.config.chase_after_days
+        people = {email_key(p.email): p for p in self.register.people()}
+        rates, unconfirmed = [], []
+        for policy in self.register.policies():
+            state = progress(self.register, policy.id, policy.version, policy.adopted.isoformat(),
+                             f"chase-{ladder[-1]}" if ladder else None)
+            if state.asked:
+                rates.append({"title": policy.title, "version": policy.version,
+                              "asked": len(state.asked), "confirmed": len(state.confirmed)})
+            unconfirmed += [{"name": people[k].name, "email": people[k].email,
+                             "title": policy.title, "version": policy.version}
+                            for k in sorted(state.chased_out) if k in people]
+        return rates, unconfirmed
 
     def calendar(self, policy: PolicyRecord, now: datetime) -> bytes:
         """An all-day event on the review deadline; its UID is the review cycle's, so a later

@@ -60,7 +60,8 @@ class Outbox:
 
     def record(self) -> Record:
         return Record.of(self.db.execute(
-            "SELECT kind, policy_id, period, stage, person_key FROM messages").fetchall())
+            "SELECT kind, policy_id, period, stage, person_key, status, decided_at"
+            " FROM messages").fetchall())
 
     def enqueue(self, decisions: list[Decision], people: dict[str, Person], sender: str,
                 now: datetime) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from lifecycle import confirmations
 from lifecycle.instance import Instance
 from lifecycle.model import email_key
 from lifecycle.rules import Decision, Recipient, Rules
@@ -43,7 +44,10 @@ def clock(inst: Instance) -> datetime:
 def rules_for(register: Register, inst: Instance) -> tuple[Rules, dict[str, Recipient]]:
     recipients = {email_key(p.email): Recipient(email_key(p.email), p)
                   for p in register.people()}
-    return Rules(inst.config, register.policies(), list(recipients.values())), recipients
+    policies = register.policies()
+    confirmed = {p.id: set(confirmations.confirmed(register, p.id, p.version))
+                 for p in policies}
+    return Rules(inst.config, policies, list(recipients.values()), confirmed), recipients
 
 
 def evaluate(inst: Instance, now: datetime) -> list[Decision]:
@@ -160,7 +164,8 @@ def deliver(inst: Instance, now: datetime, stop: threading.Event | None = None) 
     sender = _Sender(transport, now)
     sender.start()
     try:
-        composer = Composer(register, inst.config, inst.root / "rendered")
+        composer = Composer(register, inst.config, inst.root / "rendered",
+                            confirmations.ensure_secret(inst.root))
         for message in pending:
             run.drain(sender, keep=IN_FLIGHT - 1)
             if run.server_down or (stop is not None and stop.is_set()):

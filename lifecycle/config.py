@@ -57,6 +57,8 @@ class Config:
     smtp_user: str = ""
     smtp_timeout: int = 30
     retry_for_hours: int = 48
+    chase_after_days: tuple[int, ...] = (14, 28)
+    web_bind: str = "127.0.0.1:8080"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -95,6 +97,19 @@ def _days_list(value: Any) -> tuple[int, ...]:
     if not isinstance(value, list) or not value:
         raise ValueError("expected a list of numbers of days, e.g. [56, 28, 7]")
     return tuple(sorted({_positive(v) for v in value}, reverse=True))
+
+
+def _ladder(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list):
+        raise ValueError("expected a list of days, e.g. [14, 28] (or [] for no chasers)")
+    return tuple(sorted({_positive(v) for v in value if _positive(v) > 0}))
+
+
+def _bind(value: Any) -> str:
+    m = re.fullmatch(r"([\w.\-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})", str(value))
+    if not m or not 0 < int(m[2]) < 65536:
+        raise ValueError(f"expected host:port such as 127.0.0.1:8080, got {value!r}")
+    return str(value)
 
 
 def _month_day(value: Any) -> tuple[int, int]:
@@ -182,6 +197,8 @@ _SETTINGS: dict[tuple[str, str | None], tuple[str, Callable[[Any], Any]]] = {
     ("smtp", "security"): ("smtp_security", _choice("starttls", "ssl", "none")),
     ("smtp", "user"): ("smtp_user", lambda v: str(v).strip()),
     ("smtp", "timeout"): ("smtp_timeout", _positive),
+    ("confirmations", "chase_after_days"): ("chase_after_days", _ladder),
+    ("web", "bind"): ("web_bind", _bind),
 }
 
 

@@ -75,3 +75,17 @@ def m002_outbox(db: Database) -> None:
     db.table("messages").create_index(["key"], unique=True)
     db.table("messages").create_index(["status", "next_attempt_at"])
     db.table("messages").create_index(["policy_id"])
+
+
+@migrations()
+def m003_confirmations(db: Database) -> None:
+    """Read-and-confirm evidence, and the office's login."""
+    db.table("confirmations").create(
+        {
+            "id": int, "person_key": str, "policy_id": str, "version": int, "sha256": str,
+            "period": str, "confirmed_at": str, "address": str,
+        },
+        pk="id", not_null={"person_key", "policy_id", "version", "sha256", "confirmed_at"},
+    )
+    db.table("confirmations").create_index(["person_key", "policy_id", "version"], unique=True)
+    db.table("admin").create({"id": int, "password_hash": str, "updated_at": str}, pk="id")

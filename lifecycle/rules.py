@@ -12,6 +12,8 @@ Kinds of message and their periods:
 - ``updated``: once per new version to each member of the audience who was there when it
   was adopted.
 - ``digest``: once per week to the office.
+- ``chase``: 14 and 28 days after a reminder or update notice, to whoever has not confirmed
+  the current version; never more, never in a closure.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from .config import Config
 from .dates import first_weekday_after, first_weekday_on_or_after, iso_week, school_year
 from .model import Person, PolicyRecord
 
-REVIEW, REMINDER, UPDATED, DIGEST = "review", "reminder", "updated", "digest"
+REVIEW, REMINDER, UPDATED, DIGEST, CHASE = "review", "reminder", "updated", "digest", "chase"
+REQUESTS = (REMINDER, UPDATED)   # the messages that ask someone to read and confirm
 SEND, SKIP = "send", "skip"
 _NEVER_HELD = frozenset({"governor", "clerk"})
 
@@ -99,18 +102,26 @@ class Record:
 
     groups: dict[tuple[str, str, str, str], set[str]] = field(
         default_factory=lambda: defaultdict(set))
+    # policy -> (period, day asked) -> people asked to read and confirm then
+    requests: dict[str, dict[tuple[str, date], set[str]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(set)))
     serial: int = field(default_factory=lambda: next(_serials))
 
     @classmethod
-    def of(cls, rows: Iterable[tuple[str, str, str, str, str]]) -> Record:
+    def of(cls, rows: Iterable[tuple[str, str, str, str, str, str, str]]) -> Record:
+        """From outbox rows: kind, policy, period, stage, person, status, decided_at."""
         record = cls()
-        for kind, policy_id, period, stage, person in rows:
+        for kind, policy_id, period, stage, person, status, decided in rows:
             record.groups[(kind, policy_id, period, stage)].add(person)
+            if kind in REQUESTS and status != "skipped":
+                record.requests[policy_id][(period, date.fromisoformat(decided[:10]))].add(person)
         return record
 
-    def add(self, batches: Iterable[Batch]) -> None:
+    def add(self, batches: Iterable[Batch], day: date | None = None) -> None:
         for batch in batches:
             self.groups[batch.group].update(batch.people)
+            if day is not None and batch.kind in REQUESTS and batch.action == SEND:
+                self.requests[batch.policy_id][(batch.period, day)].update(batch.people)
 
     def has(self, group: tuple[str, str, str, str], person: str) -> bool:
         return person in self.groups.get(group, ())
@@ -139,17 +150,19 @@ class Rules:
     groups are complete; valid because within one ``Rules`` the record only ever grows.
     """
 
-    def __init__(self, config: Config, policies: list[PolicyRecord],
-                 people: list[Recipient]) -> None:
+    def __init__(self, config: Config, policies: list[PolicyRecord], people: list[Recipient],
+                 confirmed: dict[str, set[str]] | None = None) -> None:
         self.config = config
         self.policies = policies
         self.people = people
+        self.confirmed = confirmed or {}   # policy -> people who confirmed its current version
+        self._by_key = {r.key: r for r in people}
         self._boundaries = sorted({d for r in people for d in (
             r.person.start_date, r.person.end_date and r.person.end_date + timedelta(days=1))
             if d})
         self._active: dict[int, list[Recipient]] = {}
         self._audience: dict[tuple[int, tuple[str, ...]], list[Recipient]] = {}
-        self._complete: dict[tuple[str, str, str, str], tuple[int, int]] = {}
+        self._complete: dict[tuple[str, str, str, str], tuple[int, ...]] = {}
 
     # -- time --------------------------------------------------------------------------
 
@@ -198,6 +211,7 @@ class Rules:
             batches += self._review(policy, record, today)
             batches += self._reminder(policy, record, today, closed)
             batches += self._updated(policy, record, today, closed)
+            batches += self._chase(policy, record, today, closed)
         batches += self._digest(record, today)
         return [b for b in batches if b.people]
 
@@ -244,6 +258,40 @@ class Rules:
                     if (r.person.start_date or date.min) <= adopted]
         group = (UPDATED, policy.id, f"v{policy.version}", "")
         return self._once_each(group, adopted, today, audience, record, closed)
+
+    def _chase(self, policy: PolicyRecord, record: Record, today: date,
+               closed: bool) -> list[Batch]:
+        """The capped ladder: after each request for the current version, a chase at each
+        configured delay to whoever has not confirmed; only the latest due stage is sent."""
+        ladder = self.config.chase_after_days
+        if not ladder:
+            return []
+        confirmed = self.confirmed.get(policy.id, set())
+        out = []
+        for (period, asked), people in record.requests.get(policy.id, {}).items():
+            if asked < policy.adopted:
+                continue                   # asked about an earlier version
+            stages = [(f"chase-{n}", asked + timedelta(days=n)) for n in ladder
+                      if asked + timedelta(days=n) <= today]
+            if not stages:
+                continue
+            latest, latest_day = stages[-1]
+            group = (CHASE, policy.id, period, latest)
+            marker = (self._epoch(today), record.serial, len(people))
+            if self._complete.get(group) == marker:
+                continue
+            due = [k for k in people if k not in confirmed
+                   and not record.has(group, k) and k in self._by_key
+                   and self._by_key[k].person.active_on(today)]
+            if not due:
+                self._complete[group] = marker
+            sendable = () if closed else tuple(due)   # chasers wait out every closure
+            for stage, day in stages[:-1]:
+                missed = record.groups.get((CHASE, policy.id, period, stage), set())
+                out.append(Batch(CHASE, policy.id, period, stage,
+                                 tuple(k for k in sendable if k not in missed), SKIP, day))
+            out.append(Batch(CHASE, policy.id, period, latest, sendable, SEND, latest_day))
+        return out
 
     def _digest(self, record: Record, today: date) -> list[Batch]:
         monday = today - timedelta(days=today.weekday())
@@ -299,7 +347,7 @@ def forecast(rules: Rules, record: Record, start: datetime,
     planned = []
     for moment in evaluation_times(rules.config, start, days):
         batches = rules.due_batches(record, moment)
-        record.add(batches)
+        record.add(batches, moment.astimezone(rules.config.tz).date())
         planned += [(moment, b) for b in batches]
     return planned
 

@@ -104,6 +104,13 @@ def expected_year(down: tuple[date, date] | None = None) -> Counter[tuple[str, s
         expected[(day, "review")] += 6
     expected[("2027-01-04", "reminder")] = 1        # the new starter
     expected[("2027-09-02", "reminder")] = 5        # 2027-28: 4 staff + Emily; James has left
+    # Nobody confirms, so the chasers go 14 and 28 days after each reminder:
+    expected[("2026-12-08", "chase")] = 4
+    expected[("2027-01-04", "chase")] = 4           # 2026-12-22 is in the Christmas closure
+    expected[("2027-01-18", "chase")] = 1           # Emily's ladder
+    expected[("2027-02-01", "chase")] = 1
+    expected[("2027-09-16", "chase")] = 5
+    expected[("2027-09-30", "chase")] = 5
     for day in mondays(date(2026, 11, 25), date(2027, 11, 23)):
         expected[(day, "digest")] = 1
     if down:
@@ -115,7 +122,7 @@ def expected_year(down: tuple[date, date] | None = None) -> Counter[tuple[str, s
 def test_a_year_of_daily_ticks(inst: Instance) -> None:
     got = sends(simulate(inst, date(2026, 11, 24), 365))
     assert got == expected_year()
-    assert sum(got.values()) == 147
+    assert sum(got.values()) == 167
 
 
 def test_the_same_year_with_the_service_down_for_two_months(inst: Instance) -> None:
@@ -127,8 +134,9 @@ def test_the_same_year_with_the_service_down_for_two_months(inst: Instance) -> N
     # the nine digests of the weeks it was down are not sent late.
     expected[("2027-03-15", "review")] = 6
     expected[("2027-03-15", "digest")] = 1
+    expected[("2027-03-15", "chase")] = 1           # Emily's chase-28; her chase-14 skipped
     assert sends(decisions) == expected
-    assert sum(expected.values()) == 132
+    assert sum(expected.values()) == 151
     late = [d for day, d in decisions if day == date(2027, 3, 15) and d.kind == REVIEW]
     assert Counter((d.stage, d.action) for d in late) == {("overdue-119", SEND): 6,
                                                         ("overdue-118", SKIP): 6}

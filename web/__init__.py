@@ -1,0 +1,1 @@
+"""The web application: public policy pages, read-and-confirm, the office dashboard."""
