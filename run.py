@@ -264,9 +264,10 @@ def render(ctx: click.Context, policy_id: str | None, all_policies: bool, format
 @cli.command()
 @click.option("--now", "now_text", metavar="ISO-DATETIME",
               help="Start the service's clock at this time (simulation); it then runs on.")
+@click.option("--bind", metavar="HOST:PORT", help="Serve the web pages here ([web] bind).")
 @click.pass_context
-def serve(ctx: click.Context, now_text: str | None) -> None:
-    """Run the service: evaluate every 15 minutes, deliver every minute, until stopped."""
+def serve(ctx: click.Context, now_text: str | None, bind: str | None) -> None:
+    """Run the service: mail on schedule and the web pages, until stopped."""
     import logging
 
     from jobs.scheduler import serve as run_service
@@ -274,7 +275,29 @@ def serve(ctx: click.Context, now_text: str | None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     inst = _open(ctx)
     real_now = inst.now()
-    run_service(inst, _now(inst, now_text) if now_text else None, real_now)
+    run_service(inst, _now(inst, now_text) if now_text else None, real_now,
+                bind or inst.config.web_bind)
+
+
+@cli.group("admin")
+def admin_group() -> None:
+    """The office dashboard's login (set-password)."""
+
+
+@admin_group.command("set-password")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.pass_context
+def admin_set_password(ctx: click.Context, password_stdin: bool) -> None:
+    """Set the office's dashboard password (stored as an Argon2 hash)."""
+    from web.admin import set_password
+
+    inst = _open(ctx)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    set_password(inst.register(), password, inst.now())
+    click.echo("The office password is set. Log in at /admin.")
 
 
 @cli.command()

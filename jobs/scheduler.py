@@ -93,8 +93,9 @@ def add_jobs(scheduler: Any, inst: Instance) -> None:
             scheduler.reschedule_job(job_id, trigger=trigger)
 
 
-def serve(inst: Instance, start: datetime | None, real_now: datetime) -> None:
-    """Run until SIGTERM or Ctrl-C; then finish the message in hand and stop."""
+def serve(inst: Instance, start: datetime | None, real_now: datetime, bind: str) -> None:
+    """Run until SIGTERM or Ctrl-C: the scheduler in the background, the web application in
+    the foreground on ``bind``; then finish the message in hand and stop."""
     tasks.set_clock(start, real_now)
     tasks.STOP.clear()
     with service_lock(inst.root):
@@ -109,9 +110,25 @@ def serve(inst: Instance, start: datetime | None, real_now: datetime) -> None:
         add_jobs(scheduler, inst)
         scheduler.resume()
         try:
-            while not stop.wait(timeout=1):
-                pass
+            if not stop.is_set():
+                run_web(inst, bind)
         finally:
+            stop.set()
             log.info("stopping: finishing the message in hand")
             scheduler.shutdown(wait=True)
             log.info("stopped")
+
+
+def run_web(inst: Instance, bind: str) -> None:
+    """uvicorn in this (the main) thread; it returns on SIGTERM or Ctrl-C."""
+    import uvicorn
+
+    from web.app import create_app
+
+    host, _, port = bind.rpartition(":")
+    app = create_app(inst, clock=lambda: tasks.clock(inst))
+    config = uvicorn.Config(app, host=host.strip("[]"), port=int(port), log_config=None,
+                            access_log=False, loop="uvloop", http="httptools",
+                            timeout_graceful_shutdown=10)
+    log.info("web pages on http://%s/ (links in messages use %s)", bind, inst.config.base_url)
+    uvicorn.Server(config).run()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, Run
-from smtp import Server, use_smtp
+from smtp import Server, free_port, use_smtp
 
 from jobs.tasks import IN_FLIGHT
 
@@ -25,7 +25,8 @@ def serve(data: Path) -> subprocess.Popen[str]:
     """The service in its own process, its log appended to data/serve.log (a pipe would fill)."""
     log = open(data / "serve.log", "a")  # noqa: SIM115 - the child process owns it
     return subprocess.Popen([sys.executable, str(REPO / "run.py"), "--data", str(data), "serve",
-                             "--now", START], stdout=log, stderr=subprocess.STDOUT, text=True)
+                             "--now", START, "--bind", f"127.0.0.1:{free_port()}"],
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
 
 
 def log_of(data: Path) -> str:
@@ -84,7 +85,8 @@ def test_serve_delivers_at_start_and_stops_cleanly_on_sigterm(
 def test_a_second_service_on_the_same_data_refuses(running: subprocess.Popen[str],
                                                    people: Path, run: Run) -> None:
     second = subprocess.run([sys.executable, str(REPO / "run.py"), "--data", str(people),
-                             "serve"], capture_output=True, text=True, timeout=60)
+                             "serve", "--bind", f"127.0.0.1:{free_port()}"],
+                            capture_output=True, text=True, timeout=60)
     assert second.returncode == 1
     assert f"the service is already running (pid {running.pid})" in second.stderr
     assert "Traceback" not in second.stderr

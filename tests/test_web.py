@@ -1,0 +1,259 @@
+"""The web application through Starlette's TestClient: the real app, register and renders."""
+
+from __future__ import annotations
+
+import csv
+import email
+import io
+import re
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from email import policy as email_policy
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import Run
+from starlette.testclient import TestClient
+
+from jobs.tasks import deliver, evaluate
+from lifecycle.confirmations import Ack, make_token
+from lifecycle.instance import Instance
+from web.admin import set_password
+from web.app import create_app
+
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Europe/London"))
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def inst(run: Run, initialised: Path) -> Instance:
+    assert run("people", "import", str(initialised / "examples" / "people.csv")).exit_code == 0
+    instance = Instance.at(initialised)
+    evaluate(instance, NOW)
+    deliver(instance, NOW)
+    set_password(instance.register(), PASSWORD, NOW)
+    return instance
+
+
+@pytest.fixture
+def client(inst: Instance) -> Iterator[TestClient]:
+    clock = {"now": NOW}
+    with TestClient(create_app(inst, clock=lambda: clock["now"]),
+                    base_url="http://127.0.0.1:8080") as c:
+        c.clock = clock  # type: ignore[attr-defined]
+        yield c
+
+
+def ack_link(inst: Instance, address: str) -> str:
+    for path in (inst.root / "mail").rglob("reminder-*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email_policy.default)
+        if address in str(message["To"]):
+            body = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+            return re.search(r"http://127\.0\.0\.1:8080(/ack/\S+)", body)[1]  # type: ignore[index]
+    raise AssertionError(f"no reminder to {address}")
+
+
+def login(client: TestClient) -> None:
+    page = client.get("/admin/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]  # type: ignore[index]
+    response = client.post("/admin/login", data={"password": PASSWORD, "csrf": csrf},
+                           follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/admin"
+
+
+def csrf_of(client: TestClient, path: str = "/admin") -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)[1]  # type: ignore[index]
+
+
+def confirmations(inst: Instance) -> list[tuple[str, int, str]]:
+    conn = sqlite3.connect(inst.root / "register.db")
+    return conn.execute("SELECT person_key, version, sha256 FROM confirmations").fetchall()
+
+
+# -- public ----------------------------------------------------------------------------------
+
+def test_policy_list_and_pages(client: TestClient, inst: Instance) -> None:
+    listing = client.get("/policies/")
+    assert listing.status_code == 200
+    assert '<a href="/policies/social-networking">Policy for Social Networking</a>' in listing.text
+    assert "1 January 2012" in listing.text and "31 January 2018" in listing.text
+    page = client.get("/policies/social-networking")
+    rendered = inst.root / "rendered" / "social-networking" / "social-networking-v1.html"
+    assert page.content == rendered.read_bytes()          # the render itself, not a copy
+    docx = client.get("/policies/social-networking.docx")
+    assert docx.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert client.get("/policies/social-networking/v1").status_code == 200
+    assert client.get("/policies/social-networking/v9").status_code == 404
+    assert client.get("/policies/nope").status_code == 404
+    assert client.get("/policies/../register.db").status_code == 404
+
+
+# -- read and confirm --------------------------------------------------------------------------
+
+def test_a_member_of_staff_confirms_from_the_link_in_the_email(client: TestClient,
+                                                               inst: Instance) -> None:
+    link = ack_link(inst, "d.okafor@example.org")
+    page = client.get(link)
+    assert page.status_code == 200
+    assert "I have read and understood this policy" in page.text
+    assert "Safeguarding." in page.text                  # the policy itself is on the page
+    assert page.headers["referrer-policy"] == "no-referrer"
+    done = client.post(link)
+    assert "your confirmation is recorded" in done.text
+    [(person, version, sha)] = confirmations(inst)
+    assert (person, version) == ("d.okafor@example.org", 1)
+    assert sha == inst.register().policy("social-networking").sha256  # type: ignore[union-attr]
+    again = client.post(link)                             # replayed: idempotent
+    assert "already recorded" in again.text and len(confirmations(inst)) == 1
+    assert "You confirmed" in client.get(link).text
+
+
+@pytest.mark.parametrize("mangle", ["forged", "tampered", "foreign key", "unknown person"])
+def test_bad_tokens_record_nothing(client: TestClient, inst: Instance, mangle: str) -> None:
+    good = ack_link(inst, "d.okafor@example.org").rsplit("/", 1)[1]
+    token = {
+        "forged": "eyJhIjoxfQ.not-a-signature",
+        "tampered": good[:5] + ("A" if good[5] != "A" else "B") + good[6:],
+        "foreign key": make_token(b"another school's key", Ack("d.okafor@example.org",
+                                                               "social-networking", 1, "2026-27")),
+        "unknown person": make_token(inst.root.joinpath("secret.key").read_text().encode(),
+                                     Ack("mallory@example.org", "social-networking", 1, "x")),
+    }[mangle]
+    for response in (client.get(f"/ack/{token}"), client.post(f"/ack/{token}")):
+        assert response.status_code == 400
+        assert "This link does not work" in response.text
+    assert confirmations(inst) == []
+
+
+def test_a_new_version_makes_confirmations_stale(run: Run, client: TestClient, inst: Instance,
+                                                 tmp_path: Path) -> None:
+    link = ack_link(inst, "d.okafor@example.org")
+    client.post(link)
+    source = (inst.policies_dir / "social-networking.md").read_text(encoding="utf-8")
+    new = tmp_path / "new.md"
+    new.write_text(source.split("---\n", 2)[2].replace("Bebo", "Instagram"), encoding="utf-8")
+    run("review", "record", "social-networking", "--date", "2026-11-24", "--file", str(new),
+        "--now", "2026-11-24T10:00")
+    old = client.post(link)
+    assert old.status_code == 410 and "it is now version 2" in old.text
+    assert len(confirmations(inst)) == 1
+    # the "policy updated" message asks again, for version 2
+    later = NOW + timedelta(hours=2)
+    evaluate(inst, later)
+    deliver(inst, later)
+    updated = [p for p in (inst.root / "mail").rglob("updated-*.eml")]
+    bodies = [email.message_from_bytes(p.read_bytes(), policy=email_policy.default)
+              for p in updated]
+    david = next(b for b in bodies if "d.okafor" in str(b["To"]))
+    text = david.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    link2 = re.search(r"http://127\.0\.0\.1:8080(/ack/\S+)", text)[1]  # type: ignore[index]
+    assert client.post(link2).status_code == 200
+    assert sorted(v for _, v, _ in confirmations(inst)) == [1, 2]
+
+
+def test_chasers_stop_for_whoever_confirms(client: TestClient, inst: Instance) -> None:
+    client.post(ack_link(inst, "d.okafor@example.org"))
+    chases = [d for d in evaluate(inst, NOW + timedelta(days=14)) if d.kind == "chase"]
+    assert sorted(d.person for d in chases) == ["a.khan@example.org", "l.brennan@example.org",
+                                                "office@example.org"]
+    assert {d.stage for d in chases} == {"chase-14"}
+
+
+# -- the office --------------------------------------------------------------------------------
+
+def test_admin_needs_a_login(client: TestClient) -> None:
+    for path in ("/admin", "/admin/policies/social-networking", "/admin/confirmations.csv"):
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/admin/login")
+    page = client.get("/admin/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]  # type: ignore[index]
+    wrong = client.post("/admin/login", data={"password": "guess", "csrf": csrf})
+    assert wrong.status_code == 401 and "That password is not right." in wrong.text
+
+
+def test_admin_cookie_flags(client: TestClient) -> None:
+    page = client.get("/admin/login")
+    cookie = page.headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+
+
+def test_forms_without_their_csrf_token_are_refused(client: TestClient, inst: Instance) -> None:
+    login(client)
+    for path, data in (("/admin/policies/social-networking/review", {"date": "2026-11-20"}),
+                       ("/admin/outbox/1/retry", {}), ("/admin/logout", {})):
+        response = client.post(path, data=data)
+        assert response.status_code == 403, path
+        response = client.post(path, data={**data, "csrf": "forged"})
+        assert response.status_code == 403, path
+    assert inst.register().reviews("social-networking") == []
+    assert client.get("/admin").status_code == 200          # still logged in
+
+
+def test_dashboard_review_and_export(client: TestClient, inst: Instance) -> None:
+    client.post(ack_link(inst, "d.okafor@example.org"))
+    login(client)
+    board = client.get("/admin")
+    assert '<span class="badge red">overdue</span> 8 years 9 months overdue' in board.text
+    assert "1 of 4 (25%)" in board.text
+    assert "overdue-116" in board.text                      # the plan for the next 60 days
+    detail = client.get("/admin/policies/social-networking")
+    assert "Not yet confirmed (3)" in detail.text and "Lucy Brennan" in detail.text
+    recorded = client.post("/admin/policies/social-networking/review", data={
+        "date": "2026-11-20", "notes": "Full governing body: no changes",
+        "csrf": csrf_of(client)})
+    assert "Review recorded: no change to the text; next review due 2029-11-20." in recorded.text
+    assert inst.register().policy("social-networking").review_due.isoformat() == "2029-11-20"  # type: ignore[union-attr]  # noqa: E501
+    bad = client.post("/admin/policies/social-networking/review", data={
+        "date": "2011-01-01", "csrf": csrf_of(client)})
+    assert "is before the policy was last reviewed" in bad.text
+    export = client.get("/admin/confirmations.csv")
+    rows = list(csv.reader(io.StringIO(export.text)))
+    assert rows[0] == ["person", "email", "role", "policy", "version", "text_sha256",
+                       "confirmed_at", "address"]
+    assert rows[1][:5] == ["David Okafor", "d.okafor@example.org", "staff",
+                           "social-networking", "1"]
+    assert len(rows[1][5]) == 64
+
+
+def test_retry_from_the_dashboard(client: TestClient, inst: Instance) -> None:
+    register = inst.register()
+    register.db.execute("UPDATE messages SET status = 'failed', last_error = '550 no such user'"
+                        " WHERE to_email = 'clerk@example.org' AND status = 'sent'")
+    register.db.conn.commit()
+    login(client)
+    board = client.get("/admin")
+    assert "550 no such user" in board.text
+    message_id = re.search(r"Retry message (\d+)", board.text)[1]  # type: ignore[index]
+    client.post(f"/admin/outbox/{message_id}/retry", data={"csrf": csrf_of(client)})
+    status = register.db.execute("SELECT status FROM messages WHERE id = ?",
+                                 [message_id]).fetchone()[0]
+    assert status == "pending"
+
+
+def test_xss_in_names_and_titles_is_escaped_everywhere(run: Run, client: TestClient,
+                                                       inst: Instance) -> None:
+    path = inst.policies_dir / "social-networking.md"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "title: Policy for Social Networking", "title: '<img src=x onerror=alert(1)>'"),
+        encoding="utf-8")
+    assert run("init").exit_code == 0
+    (inst.root / "evil.csv").write_text(
+        'name,email,roles,start_date,end_date\n"<script>alert(1)</script>",'
+        "evil@example.org,staff,2020-09-01,\n", encoding="utf-8")
+    assert run("people", "import", str(inst.root / "evil.csv")).exit_code == 0
+    evaluate(inst, NOW + timedelta(minutes=1))
+    deliver(inst, NOW + timedelta(minutes=1))
+    login(client)
+    link = ack_link(inst, "evil@example.org")
+    pages = [client.get("/policies/"), client.get("/admin"), client.get(link),
+             client.get("/admin/policies/social-networking"),
+             client.get("/policies/social-networking")]
+    client.post(link)
+    pages.append(client.get("/admin/policies/social-networking"))
+    for page in pages:
+        assert "<script>alert" not in page.text and "<img src=x" not in page.text, page.url
+    assert "&lt;img src=x onerror=alert(1)&gt;" in pages[0].text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages[2].text

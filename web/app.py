@@ -1,0 +1,394 @@
+"""The web application served by `serve`: public policy pages, read-and-confirm, the office
+dashboard. Starlette on uvicorn; Jinja2 templates (autoescaped).
+
+The policy pages are the files `render` writes (nothing is rendered twice). Handlers are
+async and share one SQLite connection owned by the event loop's thread: every query is a
+fraction of a millisecond, and it keeps confirmations strictly serialised.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import tempfile
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from documents.meta import PolicyMeta, long_date
+from documents.publish import meta_for, render_version
+from jobs.outbox import Outbox
+from lifecycle import confirmations
+from lifecycle.dates import parse_date
+from lifecycle.errors import LifecycleError
+from lifecycle.instance import Instance
+from lifecycle.model import PolicyRecord, email_key
+from lifecycle.policies import record_review, status_row
+from lifecycle.store import Register
+
+from . import admin
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",   # personal links must not leak to other sites
+}
+STATE_COLOURS = {"ok": "green", "due-soon": "amber", "due": "amber", "overdue": "red"}
+PLAN_DAYS = 60
+
+
+class Site:
+    """Everything a request needs: the instance, the clock, one connection, render cache."""
+
+    def __init__(self, inst: Instance, clock: Any) -> None:
+        self.inst = inst
+        self.clock = clock
+        self.secret = confirmations.ensure_secret(inst.root)
+        self._register: Register | None = None
+        self._renders: dict[tuple[str, int, str, bool], Path] = {}
+
+    @property
+    def register(self) -> Register:
+        if self._register is None:
+            self._register = self.inst.register()
+        return self._register
+
+    def now(self) -> datetime:
+        now: datetime = self.clock()
+        return now
+
+    def policy(self, policy_id: str) -> PolicyRecord | None:
+        return self.register.policy(policy_id)
+
+    def render(self, policy: PolicyRecord, version: int, fmt: str) -> tuple[Path, PolicyMeta]:
+        """The rendered file, written by `render` or now if missing; remembered per state."""
+        meta = meta_for(self.register, policy, version, self.now().date())
+        key = (policy.id, version, fmt, meta.overdue)
+        path = self._renders.get(key)
+        if path is None or not path.exists():
+            row = self.register.version(policy.id, version)
+            assert row is not None
+            [result] = render_version(meta, row["body"], (fmt,),
+                                      self.inst.root / "rendered" / policy.id)
+            path = self._renders[key] = result.path
+        return path, meta
+
+
+def page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
+    response = TEMPLATES.TemplateResponse(request, name, {
+        "school": request.app.state.site.inst.config.school, **context}, status_code=status)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def problem(request: Request, status: int, title: str, detail: str) -> Response:
+    return page(request, "error.html", status=status, title=title, detail=detail)
+
+
+def site_of(request: Request) -> Site:
+    site: Site = request.app.state.site
+    return site
+
+
+# -- public pages --------------------------------------------------------------------------
+
+async def policy_list(request: Request) -> Response:
+    site = site_of(request)
+    today = site.now().date()
+    rows = [status_row(p, today, site.inst.config) for p in site.register.policies()]
+    return page(request, "policies.html", title="Policies", policies=rows, long_date=long_date,
+                date=date)
+
+
+_DOC = re.compile(r"^(?P<id>[a-z0-9][a-z0-9-]*?)(?:/v(?P<version>\d+))?(?P<docx>\.docx)?$")
+
+
+async def policy_file(request: Request) -> Response:
+    site = site_of(request)
+    m = _DOC.match(request.path_params["rest"])
+    policy = site.policy(m["id"]) if m else None
+    if m is None or policy is None:
+        return problem(request, 404, "Not found", "There is no such policy.")
+    version = int(m["version"] or policy.version)
+    if site.register.version(policy.id, version) is None:
+        return problem(request, 404, "Not found", f"{policy.title} has no version {version}.")
+    fmt = "docx" if m["docx"] else "html"
+    path, _ = site.render(policy, version, fmt)
+    if fmt == "docx":
+        return FileResponse(path, filename=path.name, headers=SECURITY_HEADERS,
+                            media_type="application/vnd.openxmlformats-officedocument."
+                                       "wordprocessingml.document")
+    return FileResponse(path, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
+
+
+# -- read and confirm ----------------------------------------------------------------------
+
+def _ack_context(request: Request) -> tuple[confirmations.Ack, PolicyRecord, Any] | Response:
+    site = site_of(request)
+    try:
+        ack = confirmations.read_token(site.secret, request.path_params["token"])
+    except confirmations.BadToken as e:
+        return problem(request, 400, "This link does not work", str(e))
+    policy = site.policy(ack.policy_id)
+    person = next((p for p in site.register.people() if email_key(p.email) == ack.person), None)
+    if policy is None or person is None or site.register.version(policy.id, ack.version) is None:
+        return problem(request, 400, "This link does not work",
+                       "It names a policy or a person this school does not have.")
+    if ack.version != policy.version:
+        return problem(request, 410, "This policy has been updated",
+                       f"This link asked you to read version {ack.version} of the "
+                       f"{policy.title}; it is now version {policy.version}. Please use the "
+                       "link in the most recent message about it.")
+    return ack, policy, person
+
+
+def _article(path: Path) -> str:
+    """The policy's own text from its rendered page (the render is reused, not redone)."""
+    html = path.read_text(encoding="utf-8")
+    start = html.index('<article class="policy">')
+    return html[start:html.index("</article>", start) + len("</article>")]
+
+
+async def ack_page(request: Request) -> Response:
+    found = _ack_context(request)
+    if isinstance(found, Response):
+        return found
+    ack, policy, person = found
+    site = site_of(request)
+    path, meta = site.render(policy, ack.version, "html")
+    done = confirmations.confirmed(site.register, policy.id, ack.version).get(ack.person)
+    return page(request, "ack.html", title=f"Confirm: {policy.title}", policy=policy, meta=meta,
+                person=person, done=done, article=Markup(_article(path)),
+                adopted=long_date(meta.adopted), review_due=long_date(meta.review_due),
+                docx=f"/policies/{policy.id}.docx")
+
+
+async def ack_confirm(request: Request) -> Response:
+    found = _ack_context(request)
+    if isinstance(found, Response):
+        return found
+    ack, policy, person = found
+    site = site_of(request)
+    now = site.now()
+    address = request.client.host if request.client else ""
+    new = confirmations.confirm(site.register, ack, policy.sha256, address, now)
+    done = confirmations.confirmed(site.register, policy.id, ack.version)[ack.person]
+    return page(request, "ack_done.html", title="Thank you", policy=policy, person=person,
+                new=new, when=datetime.fromisoformat(done["confirmed_at"]))
+
+
+# -- the office ----------------------------------------------------------------------------
+
+def _logged_in(request: Request) -> bool:
+    return request.session.get("admin") is True
+
+
+def _login_required(request: Request) -> Response | None:
+    if not _logged_in(request):
+        return RedirectResponse(f"/admin/login?next={request.url.path}", status_code=303)
+    return None
+
+
+async def _form(request: Request) -> tuple[Any, Response | None]:
+    form = await request.form()
+    if not admin.csrf_ok(request.session, form.get("csrf")):
+        return form, problem(request, 403, "Form expired",
+                             "This form was not sent from this site's page, or it expired. "
+                             "Go back, reload the page and try again.")
+    return form, None
+
+
+async def login(request: Request) -> Response:
+    site = site_of(request)
+    error = ""
+    if request.method == "POST":
+        form, refused = await _form(request)
+        if refused:
+            return refused
+        password = str(form.get("password", ""))
+        if admin.check_password(site.register, password):
+            request.session.clear()
+            request.session["admin"] = True
+            admin.csrf_token(request.session)
+            target = str(request.query_params.get("next", "/admin"))
+            return RedirectResponse(target if target.startswith("/admin") else "/admin", 303)
+        error = "That password is not right."
+    return page(request, "login.html", status=401 if error else 200, title="Office login",
+                csrf=admin.csrf_token(request.session), error=error)
+
+
+async def logout(request: Request) -> Response:
+    form, refused = await _form(request)
+    if refused:
+        return refused
+    request.session.clear()
+    return RedirectResponse("/admin/login", status_code=303)
+
+
+def _progress(site: Site, policy: PolicyRecord) -> confirmations.Progress:
+    ladder = site.inst.config.chase_after_days
+    return confirmations.progress(site.register, policy.id, policy.version,
+                                  policy.adopted.isoformat(),
+                                  f"chase-{ladder[-1]}" if ladder else None)
+
+
+async def dashboard(request: Request) -> Response:
+    if (redirect := _login_required(request)) is not None:
+        return redirect
+    from jobs.tasks import rules_for
+    from lifecycle.rules import SEND, forecast
+
+    site = site_of(request)
+    now = site.now()
+    policies = site.register.policies()
+    rows = []
+    for policy in policies:
+        row = status_row(policy, now.date(), site.inst.config)
+        state = _progress(site, policy)
+        rows.append({**row, "colour": STATE_COLOURS[row["state"]], "asked": len(state.asked),
+                     "confirmed": len(state.confirmed)})
+    outbox = Outbox(site.register)
+    failures = outbox.messages(status="failed")
+    rules, recipients = rules_for(site.register, site.inst)
+    planned: dict[tuple[str, str, str, str], int] = {}
+    for at, batch in forecast(rules, outbox.record(), now, PLAN_DAYS):
+        if batch.action == SEND:
+            key = (at.strftime("%a %d %b %Y"), batch.kind, batch.policy_id or "—",
+                   batch.stage or batch.period)
+            planned[key] = planned.get(key, 0) + len(batch.people)
+    return page(request, "dashboard.html", title="Office dashboard", policies=rows,
+                failures=failures, counts=outbox.counts(), planned=planned, days=PLAN_DAYS,
+                csrf=admin.csrf_token(request.session))
+
+
+async def policy_admin(request: Request) -> Response:
+    if (redirect := _login_required(request)) is not None:
+        return redirect
+    site = site_of(request)
+    policy = site.policy(request.path_params["policy_id"])
+    if policy is None:
+        return problem(request, 404, "Not found", "There is no such policy.")
+    state = _progress(site, policy)
+    people = {email_key(p.email): p for p in site.register.people()}
+    done = confirmations.confirmed(site.register, policy.id, policy.version)
+    return page(request, "policy_admin.html", title=policy.title, policy=policy,
+                row=status_row(policy, site.now().date(), site.inst.config),
+                missing=sorted((people[k] for k in state.missing if k in people),
+                               key=lambda p: p.name),
+                chased_out=state.chased_out, confirmed=[(people.get(k), r) for k, r in
+                                                         sorted(done.items())],
+                message=request.query_params.get("message", ""),
+                error=request.query_params.get("error", ""),
+                today=site.now().date().isoformat(), csrf=admin.csrf_token(request.session))
+
+
+async def review(request: Request) -> Response:
+    if (redirect := _login_required(request)) is not None:
+        return redirect
+    form, refused = await _form(request)
+    if refused:
+        return refused
+    site = site_of(request)
+    policy_id = request.path_params["policy_id"]
+    back = f"/admin/policies/{policy_id}"
+    upload = form.get("file")
+    with tempfile.TemporaryDirectory() as tmp:
+        new_file = None
+        if upload is not None and getattr(upload, "filename", None):
+            new_file = Path(tmp) / "reviewed.md"
+            new_file.write_bytes(await upload.read())
+        try:
+            reviewed = parse_date(str(form.get("date", "")))
+            next_text = str(form.get("next", "")).strip()
+            next_due = parse_date(next_text) if next_text else None
+            with site.register.atomic():
+                outcome = record_review(site.register, site.inst.policies_dir, policy_id,
+                                        reviewed, next_due, new_file,
+                                        str(form.get("notes", "")), site.now())
+        except (LifecycleError, ValueError) as e:
+            return RedirectResponse(f"{back}?{_query(error=str(e))}", status_code=303)
+    change = (f"adopted version {outcome.version}" if outcome.text_changed
+              else "no change to the text")
+    message = f"Review recorded: {change}; next review due {outcome.next_due}."
+    return RedirectResponse(f"{back}?{_query(message=message)}", status_code=303)
+
+
+def _query(**values: str) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode(values)
+
+
+async def retry(request: Request) -> Response:
+    if (redirect := _login_required(request)) is not None:
+        return redirect
+    form, refused = await _form(request)
+    if refused:
+        return refused
+    site = site_of(request)
+    try:
+        Outbox(site.register).retry(int(request.path_params["message_id"]), site.now())
+    except LifecycleError as e:
+        return problem(request, 409, "Cannot retry", str(e))
+    return RedirectResponse("/admin#outbox", status_code=303)
+
+
+async def export(request: Request) -> Response:
+    if (redirect := _login_required(request)) is not None:
+        return redirect
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["person", "email", "role", "policy", "version", "text_sha256",
+                     "confirmed_at", "address"])
+    for r in confirmations.all_confirmations(site_of(request).register):
+        roles = ";".join(json.loads(r["roles"])) if r["roles"] else ""
+        writer.writerow([_cell(r["name"] or ""), r["email"] or "", roles, r["policy_id"],
+                         r["version"], r["sha256"], r["confirmed_at"], r["address"]])
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers={
+        **SECURITY_HEADERS, "Content-Disposition": 'attachment; filename="confirmations.csv"'})
+
+
+def _cell(value: str) -> str:
+    """A cell a spreadsheet will not run as a formula (CSV injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/policies/", status_code=303)
+
+
+def create_app(inst: Instance, clock: Any = None) -> Starlette:
+    site = Site(inst, clock or (lambda: inst.now()))
+    https = inst.config.base_url.startswith("https://")
+    app = Starlette(routes=[
+        Route("/", home),
+        Route("/policies/", policy_list),
+        Route("/policies/{rest:path}", policy_file),
+        Route("/ack/{token}", ack_page, methods=["GET"]),
+        Route("/ack/{token}", ack_confirm, methods=["POST"]),
+        Route("/admin/login", login, methods=["GET", "POST"]),
+        Route("/admin/logout", logout, methods=["POST"]),
+        Route("/admin", dashboard),
+        Route("/admin/policies/{policy_id}", policy_admin),
+        Route("/admin/policies/{policy_id}/review", review, methods=["POST"]),
+        Route("/admin/outbox/{message_id:int}/retry", retry, methods=["POST"]),
+        Route("/admin/confirmations.csv", export),
+    ], middleware=[Middleware(
+        SessionMiddleware, secret_key=site.secret.decode() + "/admin-session",
+        session_cookie="policy_lifecycle_admin", max_age=int(timedelta(hours=8).total_seconds()),
+        same_site="strict", https_only=https)])
+    app.state.site = site
+    return app
