@@ -43,3 +43,4 @@ bench: $(STAMP)
 
 screenshots: $(STAMP)
 	$(PY) docs/screenshots.py
+	POLICY_LIFECYCLE_SCREENSHOTS=$(CURDIR)/docs $(PY) -m pytest -q tests/test_browser.py

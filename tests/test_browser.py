@@ -1,0 +1,123 @@
+"""End to end in a real browser (Debian's Chromium driven by Playwright) against a real
+`serve` process and a real SMTP server: a member of staff follows the link in her email and
+confirms; the office logs in, sees it, retries a failed message and records a review.
+axe-core checks every page. POLICY_LIFECYCLE_SCREENSHOTS=DIR keeps a picture of each page
+(`make screenshots` writes them to docs/)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, Run
+from smtp import Server, free_port, use_smtp
+from tools import axe_violations, browser
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def site(run: Run, initialised: Path, smtp_server: Server) -> Iterator[tuple[str, Server]]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    use_smtp(initialised, smtp_server.port)
+    config = initialised / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'base_url = "http://127.0.0.1:8080"', f'base_url = "{base}"'), encoding="utf-8")
+    assert run("people", "import", str(initialised / "examples" / "people.csv")).exit_code == 0
+    subprocess.run([sys.executable, str(REPO / "run.py"), "--data", str(initialised), "admin",
+                    "set-password", "--password-stdin"], input=PASSWORD + "\n", text=True,
+                   check=True, capture_output=True)
+    smtp_server.sink.refuse["t.ashworth@example.org"] = ["550 5.1.1 No such mailbox"]
+    log = open(initialised / "serve.log", "w")  # noqa: SIM115
+    process = subprocess.Popen([sys.executable, str(REPO / "run.py"), "--data", str(initialised),
+                                "serve", "--now", "2026-11-24T09:00", "--bind",
+                                f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/policies/", timeout=2)
+            if len(smtp_server.sink.messages) >= 10:
+                break
+        except OSError:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline, (
+            initialised / "serve.log").read_text()
+        time.sleep(0.1)
+    yield base, smtp_server
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def check(page: Any, name: str) -> None:
+    """No WCAG 2.2 A/AA violations; a screenshot when asked for."""
+    found = [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3])
+             for v in axe_violations(page)]
+    assert found == [], (name, found)
+    folder = os.environ.get("POLICY_LIFECYCLE_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=str(Path(folder) / f"web-{name}.png"), full_page=False)
+
+
+def test_staff_confirm_and_the_office_sees_it(site: tuple[str, Server],
+                                              initialised: Path) -> None:
+    base, server = site
+    reminder = next(m for m in server.sink.messages if "d.okafor" in str(m["To"])
+                    and "Annual reminder" in str(m["Subject"]))
+    text = reminder.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    link = re.search(rf"{re.escape(base)}/ack/\S+", text)[0]  # type: ignore[index]
+    with browser() as b:
+        # axe-core is injected as a script; the pages' own policy forbids every script
+        page = b.new_context(bypass_csp=True, viewport={"width": 1100, "height": 900}).new_page()
+        page.goto(f"{base}/policies/")
+        check(page, "policies")
+        page.goto(f"{base}/policies/social-networking")
+        check(page, "policy")
+        # a member of staff, from the link in her email
+        page.goto(link)
+        assert page.get_by_role("heading", level=1).inner_text() == "Policy for Social Networking"
+        check(page, "confirm")
+        page.get_by_role("button", name="I have read and understood this policy").click()
+        page.wait_for_selector("text=your confirmation is recorded")
+        check(page, "confirmed")
+        # the office
+        page.goto(f"{base}/admin")
+        assert "/admin/login" in page.url
+        check(page, "login")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_selector("text=Office dashboard")
+        assert "1 of 4 (25%)" in page.content()
+        assert "550 5.1.1 No such mailbox" in page.content()
+        check(page, "dashboard")
+        server.sink.refuse.clear()
+        page.get_by_role("button", name=re.compile(r"Retry message \d+")).click()
+        page.wait_for_selector("text=Office dashboard")
+        assert "No failed messages." in page.content()
+        page.get_by_role("link", name="Policy for Social Networking").first.click()
+        page.wait_for_selector("text=Record a review")
+        assert "Not yet confirmed (3)" in page.content()
+        check(page, "policy-admin")
+        page.get_by_label("Date of the review").fill("2026-11-20")
+        page.get_by_label("Notes").fill("Full governing body: no changes")
+        page.get_by_role("button", name="Record the review").click()
+        page.wait_for_selector("text=Review recorded")
+        assert "next review due 2029-11-20" in page.content()
+    conn = sqlite3.connect(initialised / "register.db")
+    assert conn.execute("SELECT person_key, version FROM confirmations").fetchall() == [
+        ("d.okafor@example.org", 1)]
+    assert conn.execute("SELECT reviewed_on, notes FROM reviews").fetchall() == [
+        ("2026-11-20", "Full governing body: no changes")]
+    status = conn.execute("SELECT status FROM messages WHERE to_email = 't.ashworth@example.org'"
+                          " AND kind = 'review' AND status != 'skipped'").fetchone()[0]
+    assert status in ("pending", "sending", "sent")
