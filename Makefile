@@ -40,6 +40,7 @@ clean:
 bench: $(STAMP)
 	$(PY) bench/render.py
 	$(PY) bench/service.py
+	$(PY) bench/web.py
 
 screenshots: $(STAMP)
 	$(PY) docs/screenshots.py

@@ -76,6 +76,13 @@ def confirm(register: Register, ack: Ack, sha256: str, address: str, now: dateti
     return new
 
 
+def confirmation(register: Register, ack: Ack) -> dict[str, Any] | None:
+    rows = list(register.db.query(
+        "SELECT * FROM confirmations WHERE person_key = ? AND policy_id = ? AND version = ?",
+        [ack.person, ack.policy_id, ack.version]))
+    return rows[0] if rows else None
+
+
 def confirmed(register: Register, policy_id: str, version: int) -> dict[str, dict[str, Any]]:
     """Who confirmed this version, keyed by person."""
     rows = register.db.query(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-ROLES = ("staff", "volunteer", "governor", "clerk", "contractor", "office")
+ROLES = ("staff", "volunteer", "governor", "clerk", "contractor", "office", "head")
 
 
 def email_key(email: str) -> str:

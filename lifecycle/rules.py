@@ -11,7 +11,7 @@ Kinds of message and their periods:
 - ``reminder``: once per school year to each active member of the reminder audience.
 - ``updated``: once per new version to each member of the audience who was there when it
   was adopted.
-- ``digest``: once per week to the office.
+- ``digest``: once per week to the office and the head.
 - ``chase``: 14 and 28 days after a reminder or update notice, to whoever has not confirmed
   the current version; never more, never in a closure.
 """
@@ -299,7 +299,7 @@ class Rules:
         if today < eligible:
             return []
         group = (DIGEST, "", iso_week(today), "")
-        return self._once_each(group, eligible, today, self.audience(("office",), today),
+        return self._once_each(group, eligible, today, self.audience(("office", "head"), today),
                                record, closed=False)
 
     def _once_each(self, group: tuple[str, str, str, str], eligible: date, today: date,

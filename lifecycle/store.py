@@ -201,6 +201,10 @@ class Register:
     def people(self) -> list[Person]:
         return [_person(r) for r in self._rows("SELECT * FROM people ORDER BY name, email_key")]
 
+    def person(self, key: str) -> Person | None:
+        rows = self._rows("SELECT * FROM people WHERE email_key = ?", [key])
+        return _person(rows[0]) if rows else None
+
     def upsert_person(self, person: Person, key: str, now: datetime) -> str:
         """Add or update by email key; returns 'added', 'updated' or 'unchanged'."""
         values = {

@@ -143,7 +143,7 @@ def _ack_context(request: Request) -> tuple[confirmations.Ack, PolicyRecord, Any
     except confirmations.BadToken as e:
         return problem(request, 400, "This link does not work", str(e))
     policy = site.policy(ack.policy_id)
-    person = next((p for p in site.register.people() if email_key(p.email) == ack.person), None)
+    person = site.register.person(ack.person)
     if policy is None or person is None or site.register.version(policy.id, ack.version) is None:
         return problem(request, 400, "This link does not work",
                        "It names a policy or a person this school does not have.")
@@ -169,7 +169,7 @@ async def ack_page(request: Request) -> Response:
     ack, policy, person = found
     site = site_of(request)
     path, meta = site.render(policy, ack.version, "html")
-    done = confirmations.confirmed(site.register, policy.id, ack.version).get(ack.person)
+    done = confirmations.confirmation(site.register, ack)
     return page(request, "ack.html", title=f"Confirm: {policy.title}", policy=policy, meta=meta,
                 person=person, done=done, article=Markup(_article(path)),
                 adopted=long_date(meta.adopted), review_due=long_date(meta.review_due),
@@ -185,7 +185,8 @@ async def ack_confirm(request: Request) -> Response:
     now = site.now()
     address = request.client.host if request.client else ""
     new = confirmations.confirm(site.register, ack, policy.sha256, address, now)
-    done = confirmations.confirmed(site.register, policy.id, ack.version)[ack.person]
+    done = confirmations.confirmation(site.register, ack)
+    assert done is not None
     return page(request, "ack_done.html", title="Thank you", policy=policy, person=person,
                 new=new, when=datetime.fromisoformat(done["confirmed_at"]))
 
