@@ -190,7 +190,7 @@ _SETTINGS: dict[tuple[str, str | None], tuple[str, Callable[[Any], Any]]] = {
     ("approvers", None): ("approvers", _approvers),
     ("mail", "transport"): ("transport", _choice("files", "smtp")),
     ("mail", "from"): ("sender", _text),
-    ("mail", "base_url"): ("base_url", _url),
+    ("web", "base_url"): ("base_url", _url),
     ("mail", "retry_for_hours"): ("retry_for_hours", _positive),
     ("smtp", "host"): ("smtp_host", _text),
     ("smtp", "port"): ("smtp_port", _positive),

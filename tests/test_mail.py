@@ -134,3 +134,16 @@ def test_policy_updated_says_what_changed(run: Run, inst: Instance, tmp_path: Pa
     assert "- Removed: - Social networking sites such as Facebook or Bebo" in text
     assert "+ Added: - Social networking sites such as Facebook or Instagram" in text
     assert [a.get_filename() for a in mail.iter_attachments()] == ["social-networking-v2.docx"]
+
+
+def test_the_digest_lists_who_is_unconfirmed_after_every_chaser(inst: Instance) -> None:
+    london = ZoneInfo("Europe/London")
+    for day in (date(2026, 11, 24), date(2026, 12, 8), date(2027, 1, 4), date(2027, 1, 11)):
+        moment = datetime.combine(day, datetime.min.time(), london).replace(hour=9)
+        evaluate(inst, moment)
+        deliver(inst, moment)
+    digest = delivered(inst, datetime(2027, 1, 11, 9, tzinfo=london))["office@example.org/digest"]
+    text = text_of(digest)
+    assert "Policy for Social Networking (version 1): 0 of 5 confirmed" in text
+    assert "not confirmed after every chaser (4)" in text
+    assert "David Okafor (d.okafor@example.org): Policy for Social Networking, version 1" in text
