@@ -7,6 +7,7 @@ with a start override, links are ``w:hyperlink`` elements, "Page X of Y" is two 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from datetime import datetime, time
@@ -296,10 +297,28 @@ class _Writer:
         paragraph._p.get_or_add_pPr().append(borders)
 
 
-def render_docx(document: Document, meta: PolicyMeta) -> bytes:
+_UNNEEDED_PARTS = ("/stylesWithEffects", "/customXml", "/thumbnail")
+
+
+@functools.cache
+def _reference() -> bytes:
+    """python-docx's default template less the parts a policy does not need (Word 2010's
+    stylesWithEffects, customXml, a sample thumbnail), with our styles and language: built
+    once per process. Loading and saving it costs half as much as the default."""
     doc = docx.Document()
+    for rels in (doc.part.rels, doc.part.package.rels):
+        for rel_id, rel in list(rels.items()):
+            if rel.reltype.endswith(_UNNEEDED_PARTS):
+                rels.pop(rel_id)
     _set_language(doc)
     _styles(doc)
+    out = BytesIO()
+    doc.save(out)
+    return out.getvalue()
+
+
+def render_docx(document: Document, meta: PolicyMeta) -> bytes:
+    doc = docx.Document(BytesIO(_reference()))
     _properties(doc, meta)
     _header_footer(doc, meta)
     writer = _Writer(doc)
