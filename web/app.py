@@ -13,9 +13,11 @@ import io
 import json
 import re
 import tempfile
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from markupsafe import Markup
 from starlette.applications import Starlette
@@ -296,12 +298,19 @@ async def policy_admin(request: Request) -> Response:
                 today=site.now().date().isoformat(), csrf=admin.csrf_token(request.session))
 
 
-async def review(request: Request) -> Response:
-    if (redirect := _login_required(request)) is not None:
-        return redirect
-    form, refused = await _form(request)
-    if refused:
-        return refused
+def office_form(handler: Callable[[Request, Any], Awaitable[Response]]) -> Callable[
+        [Request], Awaitable[Response]]:
+    """A dashboard form: only when logged in, and only with this session's CSRF token."""
+    async def checked(request: Request) -> Response:
+        if (redirect := _login_required(request)) is not None:
+            return redirect
+        form, refused = await _form(request)
+        return refused or await handler(request, form)
+    return checked
+
+
+@office_form
+async def review(request: Request, form: Any) -> Response:
     site = site_of(request)
     policy_id = request.path_params["policy_id"]
     back = f"/admin/policies/{policy_id}"
@@ -328,17 +337,11 @@ async def review(request: Request) -> Response:
 
 
 def _query(**values: str) -> str:
-    from urllib.parse import urlencode
-
     return urlencode(values)
 
 
-async def retry(request: Request) -> Response:
-    if (redirect := _login_required(request)) is not None:
-        return redirect
-    form, refused = await _form(request)
-    if refused:
-        return refused
+@office_form
+async def retry(request: Request, form: Any) -> Response:
     site = site_of(request)
     try:
         Outbox(site.register).retry(int(request.path_params["message_id"]), site.now())
