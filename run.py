@@ -351,15 +351,16 @@ def plan(ctx: click.Context, from_text: str | None, days: int, as_json: bool) ->
                       "name": recipients[person].person.name, "office_copy": b.office_copy}
                      for at, b in planned for person in b.people])
         return
-    groups: dict[tuple[str, str, str, str], list[str]] = {}
+    groups: dict[tuple[str, str, str, str], tuple[int, tuple[str, ...]]] = {}
     for at, b in planned:
         group = (at.strftime("%Y-%m-%d %H:%M %a"), b.kind, b.policy_id or "-",
                  b.stage or b.period)
-        groups.setdefault(group, []).extend(b.people)
-    total = sum(len(people) for people in groups.values())
+        count, first = groups.get(group, (0, ()))
+        groups[group] = (count + len(b.people), (first + b.people)[:4])
+    total = sum(count for count, _ in groups.values())
     click.echo(f"{total} messages in the {days} days from {start.isoformat(timespec='minutes')}.")
-    click.echo(_table([(*g, len(to), ", ".join(recipients[k].person.email for k in to[:3])
-                        + (" …" if len(to) > 3 else "")) for g, to in groups.items()],
+    click.echo(_table([(*g, count, ", ".join(recipients[k].person.email for k in first[:3])
+                        + (" …" if count > 3 else "")) for g, (count, first) in groups.items()],
                       ["WHEN", "KIND", "POLICY", "STAGE", "COUNT", "TO"]))
 
 

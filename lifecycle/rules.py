@@ -19,6 +19,7 @@ Kinds of message and their periods:
 from __future__ import annotations
 
 import bisect
+import gc
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable
@@ -102,26 +103,30 @@ class Record:
 
     groups: dict[tuple[str, str, str, str], set[str]] = field(
         default_factory=lambda: defaultdict(set))
-    # policy -> (period, day asked) -> people asked to read and confirm then
-    requests: dict[str, dict[tuple[str, date], set[str]]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(set)))
+    # policy -> (period, day asked) -> the people asked to read and confirm then, as the
+    # batches that asked them (kept as tuples: sets of thousands per policy cost memory)
+    requests: dict[str, dict[tuple[str, date], list[tuple[str, ...]]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(list)))
     serial: int = field(default_factory=lambda: next(_serials))
 
     @classmethod
     def of(cls, rows: Iterable[tuple[str, str, str, str, str, str, str]]) -> Record:
         """From outbox rows: kind, policy, period, stage, person, status, decided_at."""
         record = cls()
+        asked: dict[tuple[str, str, date], list[str]] = defaultdict(list)
         for kind, policy_id, period, stage, person, status, decided in rows:
             record.groups[(kind, policy_id, period, stage)].add(person)
             if kind in REQUESTS and status != "skipped":
-                record.requests[policy_id][(period, date.fromisoformat(decided[:10]))].add(person)
+                asked[(policy_id, period, date.fromisoformat(decided[:10]))].append(person)
+        for (policy_id, period, day), people in asked.items():
+            record.requests[policy_id][(period, day)].append(tuple(people))
         return record
 
     def add(self, batches: Iterable[Batch], day: date | None = None) -> None:
         for batch in batches:
             self.groups[batch.group].update(batch.people)
             if day is not None and batch.kind in REQUESTS and batch.action == SEND:
-                self.requests[batch.policy_id][(batch.period, day)].update(batch.people)
+                self.requests[batch.policy_id][(batch.period, day)].append(batch.people)
 
     def has(self, group: tuple[str, str, str, str], person: str) -> bool:
         return person in self.groups.get(group, ())
@@ -156,11 +161,13 @@ class Rules:
         self.policies = policies
         self.people = people
         self.confirmed = confirmed or {}   # policy -> people who confirmed its current version
-        self._by_key = {r.key: r for r in people}
+        self._never_held = {r.key for r in people if set(r.roles) <= _NEVER_HELD}
         self._boundaries = sorted({d for r in people for d in (
             r.person.start_date, r.person.end_date and r.person.end_date + timedelta(days=1))
             if d})
         self._active: dict[int, list[Recipient]] = {}
+        self._active_key_sets: dict[int, set[str]] = {}
+        self._quiet: dict[str, tuple[date, int]] = {}   # policy -> (next change, record)
         self._audience: dict[tuple[int, tuple[str, ...]], list[Recipient]] = {}
         self._complete: dict[tuple[str, str, str, str], tuple[int, ...]] = {}
 
@@ -176,12 +183,18 @@ class Rules:
 
     def held(self, recipient: Recipient, closed: bool) -> bool:
         """During closures staff messages wait; governors and clerks still receive theirs."""
-        return closed and not set(recipient.roles) <= _NEVER_HELD
+        return closed and recipient.key not in self._never_held
 
     # -- people ------------------------------------------------------------------------
 
     def _epoch(self, day: date) -> int:
         return bisect.bisect_right(self._boundaries, day)
+
+    def _active_keys(self, day: date) -> set[str]:
+        epoch = self._epoch(day)
+        if epoch not in self._active_key_sets:
+            self._active_key_sets[epoch] = {r.key for r in self.people if r.person.active_on(day)}
+        return self._active_key_sets[epoch]
 
     def audience(self, roles: Iterable[str], day: date) -> list[Recipient]:
         wanted = tuple(sorted(set(roles)))
@@ -208,12 +221,33 @@ class Rules:
         closed = self.closed(today)
         batches: list[Batch] = []
         for policy in self.policies:
-            batches += self._review(policy, record, today)
-            batches += self._reminder(policy, record, today, closed)
-            batches += self._updated(policy, record, today, closed)
-            batches += self._chase(policy, record, today, closed)
+            quiet = self._quiet.get(policy.id)
+            if quiet is not None and quiet[1] == record.serial and today < quiet[0]:
+                continue
+            found = [b for b in (*self._review(policy, record, today),
+                                 *self._reminder(policy, record, today, closed),
+                                 *self._updated(policy, record, today, closed),
+                                 *self._chase(policy, record, today, closed)) if b.people]
+            if not found:
+                self._quiet[policy.id] = (self._next_change(policy, record, today),
+                                          record.serial)
+            batches += found
         batches += self._digest(record, today)
         return [b for b in batches if b.people]
+
+    def _next_change(self, policy: PolicyRecord, record: Record, today: date) -> date:
+        """The first day after ``today`` on which anything could fall due for a policy that
+        has nothing due today: a review stage, a school year, a chaser, someone starting or
+        leaving, a closure ending. Until then a forecast need not look at it again."""
+        days = [next_review_stage(policy, self.config, today)[1]]
+        start, _ = school_year(today, self.config.cycle_start)
+        days.append(first_weekday_on_or_after(date(start.year + 1, *self.config.cycle_start)))
+        days.append(max(first_weekday_on_or_after(start), policy.first_adopted, policy.adopted))
+        days += [asked + timedelta(days=n) for (_, asked) in record.requests.get(policy.id, {})
+                 for n in self.config.chase_after_days]
+        days += [b for b in self._boundaries if b > today][:1]
+        days += [c.end + timedelta(days=1) for c in self.config.closures if c.covers(today)]
+        return min((d for d in days if d > today), default=date.max)
 
     def _review(self, policy: PolicyRecord, record: Record, today: date) -> list[Batch]:
         stages = review_stages(policy, self.config, today)
@@ -264,11 +298,12 @@ class Rules:
         """The capped ladder: after each request for the current version, a chase at each
         configured delay to whoever has not confirmed; only the latest due stage is sent."""
         ladder = self.config.chase_after_days
-        if not ladder:
-            return []
+        if not ladder or closed:
+            return []                      # chasers wait out every closure
         confirmed = self.confirmed.get(policy.id, set())
+        active = self._active_keys(today)
         out = []
-        for (period, asked), people in record.requests.get(policy.id, {}).items():
+        for (period, asked), batches in record.requests.get(policy.id, {}).items():
             if asked < policy.adopted:
                 continue                   # asked about an earlier version
             stages = [(f"chase-{n}", asked + timedelta(days=n)) for n in ladder
@@ -277,15 +312,17 @@ class Rules:
                 continue
             latest, latest_day = stages[-1]
             group = (CHASE, policy.id, period, latest)
-            marker = (self._epoch(today), record.serial, len(people))
+            marker = (self._epoch(today), record.serial, sum(map(len, batches)))
             if self._complete.get(group) == marker:
                 continue
-            due = [k for k in people if k not in confirmed
-                   and not record.has(group, k) and k in self._by_key
-                   and self._by_key[k].person.active_on(today)]
+            due = active.intersection(*batches) if len(batches) == 1 else \
+                active.intersection(set().union(*batches))
+            due = due - confirmed - record.groups.get(group, set())
             if not due:
                 self._complete[group] = marker
-            sendable = () if closed else tuple(due)   # chasers wait out every closure
+                continue
+            sendable = (batches[0] if len(batches) == 1 and len(due) == len(batches[0])
+                        else tuple(k for batch in batches for k in batch if k in due))
             for stage, day in stages[:-1]:
                 missed = record.groups.get((CHASE, policy.id, period, stage), set())
                 out.append(Batch(CHASE, policy.id, period, stage,
@@ -309,13 +346,13 @@ class Rules:
         marker = (self._epoch(today), record.serial)
         if self._complete.get(group) == marker:
             return []
-        members = record.groups.get(group, set())
-        missing = [r for r in audience if r.key not in members]
+        members = record.groups.get(group)
+        missing = [r for r in audience if r.key not in members] if members else audience
         if not missing:
             self._complete[group] = marker
         kind, policy_id, period, stage = group
-        return [Batch(kind, policy_id, period, stage,
-                      tuple(r.key for r in missing if not self.held(r, closed)), SEND, eligible)]
+        keys = tuple(r.key for r in missing if not (closed and self.held(r, closed)))
+        return [Batch(kind, policy_id, period, stage, keys, SEND, eligible)]
 
 
 def evaluation_times(config: Config, start: datetime, days: int) -> list[datetime]:
@@ -345,10 +382,18 @@ def forecast(rules: Rules, record: Record, start: datetime,
     """What will be decided over the coming days, if nothing else changes: the same
     evaluation as the service's, run at future times against a growing copy of the record."""
     planned = []
-    for moment in evaluation_times(rules.config, start, days):
-        batches = rules.due_batches(record, moment)
-        record.add(batches, moment.astimezone(rules.config.tz).date())
-        planned += [(moment, b) for b in batches]
+    # Millions of tuples of strings and no cycles: the cyclic collector's full passes over
+    # them cost more than the forecast itself, so it rests until the forecast is done.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for moment in evaluation_times(rules.config, start, days):
+            batches = rules.due_batches(record, moment)
+            record.add(batches, moment.astimezone(rules.config.tz).date())
+            planned += [(moment, b) for b in batches]
+    finally:
+        if collecting:
+            gc.enable()
     return planned
 
 
