@@ -171,3 +171,13 @@ def test_every_command_has_help(run: Run) -> None:
                 walk(command, path + [name])
 
     walk(cli, [])
+
+
+def test_every_command_is_in_the_readme() -> None:
+    from run import cli
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for name, command in cli.commands.items():
+        names = [f"{name} {sub}" for sub in getattr(command, "commands", {})] or [name]
+        for full in names:
+            assert f"`{full}" in readme or f"run.py {full}" in readme, full
