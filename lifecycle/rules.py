@@ -62,10 +62,6 @@ class Decision:
     def key(self) -> str:
         return message_key(self.kind, self.policy_id, self.period, self.stage, self.person)
 
-    @property
-    def group(self) -> tuple[str, str, str, str]:
-        return (self.kind, self.policy_id, self.period, self.stage)
-
 
 class Batch(NamedTuple):
     """Decisions that differ only in the person: how the rules produce them, so that a
