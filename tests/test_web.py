@@ -174,6 +174,19 @@ def test_admin_needs_a_login(client: TestClient) -> None:
     assert wrong.status_code == 401 and "That password is not right." in wrong.text
 
 
+def test_wrong_passwords_are_throttled(client: TestClient) -> None:
+    for attempt in range(6):
+        csrf = csrf_of(client, "/admin/login")
+        response = client.post("/admin/login", data={"password": f"guess {attempt}",
+                                                    "csrf": csrf})
+        assert response.status_code == (401 if attempt < 5 else 429), attempt
+    csrf = csrf_of(client, "/admin/login")
+    right = client.post("/admin/login", data={"password": PASSWORD, "csrf": csrf})
+    assert right.status_code == 429                       # even the right one waits
+    client.clock["now"] = NOW + timedelta(minutes=16)     # type: ignore[attr-defined]
+    login(client)
+
+
 def test_admin_cookie_flags(client: TestClient) -> None:
     page = client.get("/admin/login")
     cookie = page.headers["set-cookie"]

@@ -4,7 +4,7 @@ CSRF token per session that every form must send back."""
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -26,14 +26,36 @@ def set_password(register: Register, password: str, now: datetime) -> None:
         register.audit(now, "admin.password_set", "admin")
 
 
-def check_password(register: Register, password: str) -> bool:
+def password_hash(register: Register) -> str | None:
     row = register.db.execute("SELECT password_hash FROM admin WHERE id = 1").fetchone()
-    if row is None:
+    return str(row[0]) if row else None
+
+
+def verify(hashed: str | None, password: str) -> bool:
+    """Deliberately slow (Argon2): call it off the event loop."""
+    if hashed is None:
         return False
     try:
-        return bool(_hasher.verify(row[0], password))
+        return bool(_hasher.verify(hashed, password))
     except (VerificationError, InvalidHashError):
         return False
+
+
+class Throttle:
+    """At most ``limit`` failed logins per address in ``window``; then wait it out."""
+
+    def __init__(self, limit: int = 5, window: timedelta = timedelta(minutes=15)) -> None:
+        self.limit = limit
+        self.window = window
+        self.failures: dict[str, list[datetime]] = {}
+
+    def blocked(self, address: str, now: datetime) -> bool:
+        recent = [t for t in self.failures.get(address, []) if now - t < self.window]
+        self.failures[address] = recent
+        return len(recent) >= self.limit
+
+    def failed(self, address: str, now: datetime) -> None:
+        self.failures.setdefault(address, []).append(now)
 
 
 def csrf_token(session: dict[str, object]) -> str:

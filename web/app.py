@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 from markupsafe import Markup
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -61,6 +62,7 @@ class Site:
         self.secret = confirmations.ensure_secret(inst.root)
         self._register: Register | None = None
         self._renders: dict[tuple[str, int, str, bool], Path] = {}
+        self.throttle = admin.Throttle()
 
     @property
     def register(self) -> Register:
@@ -221,13 +223,19 @@ async def login(request: Request) -> Response:
         form, refused = await _form(request)
         if refused:
             return refused
-        password = str(form.get("password", ""))
-        if admin.check_password(site.register, password):
+        address = request.client.host if request.client else ""
+        if site.throttle.blocked(address, site.now()):
+            return problem(request, 429, "Too many attempts",
+                           "Too many wrong passwords from this computer: wait 15 minutes.")
+        hashed = admin.password_hash(site.register)
+        ok = await run_in_threadpool(admin.verify, hashed, str(form.get("password", "")))
+        if ok:
             request.session.clear()
             request.session["admin"] = True
             admin.csrf_token(request.session)
             target = str(request.query_params.get("next", "/admin"))
             return RedirectResponse(target if target.startswith("/admin") else "/admin", 303)
+        site.throttle.failed(address, site.now())
         error = "That password is not right."
     return page(request, "login.html", status=401 if error else 200, title="Office login",
                 csrf=admin.csrf_token(request.session), error=error)
