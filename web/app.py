@@ -36,7 +36,7 @@ from lifecycle import confirmations
 from lifecycle.dates import parse_date
 from lifecycle.errors import LifecycleError
 from lifecycle.instance import Instance
-from lifecycle.model import PolicyRecord, email_key
+from lifecycle.model import Person, PolicyRecord, email_key
 from lifecycle.policies import record_review, status_row
 from lifecycle.store import Register
 
@@ -140,23 +140,35 @@ async def policy_file(request: Request) -> Response:
 
 # -- read and confirm ----------------------------------------------------------------------
 
-def _ack_context(request: Request) -> tuple[confirmations.Ack, PolicyRecord, Any] | Response:
-    site = site_of(request)
-    try:
-        ack = confirmations.read_token(site.secret, request.path_params["token"])
-    except confirmations.BadToken as e:
-        return problem(request, 400, "This link does not work", str(e))
-    policy = site.policy(ack.policy_id)
-    person = site.register.person(ack.person)
-    if policy is None or person is None or site.register.version(policy.id, ack.version) is None:
-        return problem(request, 400, "This link does not work",
-                       "It names a policy or a person this school does not have.")
-    if ack.version != policy.version:
-        return problem(request, 410, "This policy has been updated",
-                       f"This link asked you to read version {ack.version} of the "
-                       f"{policy.title}; it is now version {policy.version}. Please use the "
-                       "link in the most recent message about it.")
-    return ack, policy, person
+AckHandler = Callable[[Request, Site, confirmations.Ack, PolicyRecord, Person],
+                      Awaitable[Response]]
+
+
+def personal_link(handler: AckHandler) -> Callable[[Request], Awaitable[Response]]:
+    """A page behind a personal /ack link: only for a valid link to the current version."""
+    async def checked(request: Request) -> Response:
+        site = site_of(request)
+        try:
+            ack = confirmations.read_token(site.secret, request.path_params["token"])
+        except confirmations.BadToken as e:
+            return problem(request, 400, "This link does not work", str(e))
+        policy = site.policy(ack.policy_id)
+        person = site.register.person(ack.person)
+        if policy is None or person is None or \
+                site.register.version(policy.id, ack.version) is None:
+            return problem(request, 400, "This link does not work",
+                           "It names a policy or a person this school does not have.")
+        if ack.version != policy.version:
+            return problem(request, 410, "This policy has been updated",
+                           f"This link asked you to read version {ack.version} of the "
+                           f"{policy.title}; it is now version {policy.version}. Please use "
+                           "the link in the most recent message about it.")
+        return await handler(request, site, ack, policy, person)
+    return checked
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
 
 
 def _article(path: Path) -> str:
@@ -166,12 +178,9 @@ def _article(path: Path) -> str:
     return html[start:html.index("</article>", start) + len("</article>")]
 
 
-async def ack_page(request: Request) -> Response:
-    found = _ack_context(request)
-    if isinstance(found, Response):
-        return found
-    ack, policy, person = found
-    site = site_of(request)
+@personal_link
+async def ack_page(request: Request, site: Site, ack: confirmations.Ack, policy: PolicyRecord,
+                   person: Person) -> Response:
     path, meta = site.render(policy, ack.version, "html")
     done = confirmations.confirmation(site.register, ack)
     return page(request, "ack.html", title=f"Confirm: {policy.title}", policy=policy, meta=meta,
@@ -180,15 +189,11 @@ async def ack_page(request: Request) -> Response:
                 docx=f"/policies/{policy.id}.docx")
 
 
-async def ack_confirm(request: Request) -> Response:
-    found = _ack_context(request)
-    if isinstance(found, Response):
-        return found
-    ack, policy, person = found
-    site = site_of(request)
-    now = site.now()
-    address = request.client.host if request.client else ""
-    new = confirmations.confirm(site.register, ack, policy.sha256, address, now)
+@personal_link
+async def ack_confirm(request: Request, site: Site, ack: confirmations.Ack,
+                      policy: PolicyRecord, person: Person) -> Response:
+    new = confirmations.confirm(site.register, ack, policy.sha256, client_address(request),
+                                site.now())
     done = confirmations.confirmation(site.register, ack)
     assert done is not None
     return page(request, "ack_done.html", title="Thank you", policy=policy, person=person,
@@ -223,7 +228,7 @@ async def login(request: Request) -> Response:
         form, refused = await _form(request)
         if refused:
             return refused
-        address = request.client.host if request.client else ""
+        address = client_address(request)
         if site.throttle.blocked(address, site.now()):
             return problem(request, 429, "Too many attempts",
                            "Too many wrong passwords from this computer: wait 15 minutes.")
