@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +17,28 @@ import click
 
 from lifecycle.dates import parse_date, parse_datetime
 from lifecycle.errors import InputError, LifecycleError
-from lifecycle.instance import ENV_VAR, Instance, default_root
+from lifecycle.instance import DB_FILE, ENV_VAR, Instance, default_root
 
 
 class _Group(click.Group):
     """Turns the domain's errors into one line and exit 1, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        import sqlite3
+
         try:
             return super().invoke(ctx)
         except LifecycleError as e:
             raise click.ClickException(str(e)) from None
+        except BrokenPipeError:
+            raise                  # the reader went away (`tick | head`): click exits quietly
         except OSError as e:
             raise click.ClickException(f"{e.filename}: {e.strerror}") from None
+        except sqlite3.DatabaseError as e:
+            from lifecycle.store import translate
+
+            root: Path = ctx.find_root().obj
+            raise click.ClickException(str(translate(e, root / DB_FILE))) from None
 
 
 def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
@@ -39,13 +48,15 @@ def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
                      for r in cells)
 
 
-def _option_date(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
+def _date(value: str, option: str) -> date:
     try:
         return parse_date(value)
     except ValueError as e:
         raise InputError(str(e), field=option) from None
+
+
+def _option_date(value: str | None, option: str) -> date | None:
+    return None if value is None else _date(value, option)
 
 
 def _now(inst: Instance, value: str | None, option: str = "--now") -> datetime:
@@ -88,40 +99,31 @@ def _open(ctx: click.Context) -> Instance:
 @click.pass_context
 def init(ctx: click.Context, now_text: str | None) -> None:
     """Create the register, import data/policies/*.md, print the register."""
-    from lifecycle.confirmations import ensure_secret
-    from lifecycle.policies import sync_source
-    from lifecycle.sources import load_sources
+    from lifecycle.operations import initialise
 
     inst = _open(ctx)
     now = _now(inst, now_text)
-    created = not inst.db_path.exists()
-    sources = load_sources(inst.policies_dir)
-    register = inst.register(create=True)
-    with register.atomic():
-        results = [sync_source(register, s, now) for s in sources]
-    ensure_secret(inst.root)
-    verb = "Created" if created else "Opened"
-    click.echo(f"{verb} {inst.db_path} (schema version {register.schema_version}).")
-    for r in results:
+    result = initialise(inst, now)
+    verb = "Created" if result.created else "Opened"
+    click.echo(f"{verb} {result.path} (schema version {result.schema_version}).")
+    for r in result.synced:
         click.echo(f"  {r.policy_id}: {r.outcome} (version {r.version})")
-    if not sources:
-        click.echo(f"  no policies in {inst.policies_dir}/ yet")
+    if not result.synced:
+        click.echo(f"  no policies in {result.policies_dir}/ yet")
     click.echo()
     _print_status(inst, now, as_json=False)
 
 
 def _print_status(inst: Instance, now: datetime, as_json: bool) -> None:
-    from lifecycle.policies import status_row
+    from lifecycle.operations import status
 
-    register = inst.register()
-    rows = [status_row(p, now.date(), inst.config) for p in register.policies()]
+    rows = status(inst, now.date())
     if as_json:
-        _print_json(rows)
+        _print_json([r.as_json() for r in rows])
         return
     click.echo(_table(
-        [(r["id"], r["title"], r["version"], r["adopted"], r["review_due"], r["state"],
-          r["summary"], f"{r['next_prompt']['date']} {r['next_prompt']['stage']}")
-         for r in rows],
+        [(r.id, r.title, r.version, r.adopted, r.review_due, r.state, r.summary,
+          f"{r.next_date} {r.next_stage}") for r in rows],
         ["POLICY", "TITLE", "VERSION", "ADOPTED", "REVIEW DUE", "STATE", "", "NEXT PROMPT"],
     ))
 
@@ -147,10 +149,10 @@ def people() -> None:
 @click.pass_context
 def people_import(ctx: click.Context, csv_file: Path, skip_invalid: bool) -> None:
     """Add or update people from a CSV (name,email,roles,start_date,end_date), by email."""
-    from lifecycle.people import import_people
+    from lifecycle.operations import import_people
 
     inst = _open(ctx)
-    result = import_people(inst.register(), csv_file, skip_invalid, inst.now())
+    result = import_people(inst, csv_file, skip_invalid, inst.now())
     click.echo(f"{csv_file}: {result.added} added, {result.updated} updated, "
                f"{result.unchanged} unchanged, {len(result.rejected)} rejected.")
     for error in result.rejected:
@@ -163,16 +165,18 @@ def people_import(ctx: click.Context, csv_file: Path, skip_invalid: bool) -> Non
 @click.pass_context
 def people_list(ctx: click.Context, as_json: bool, now_text: str | None) -> None:
     """Everyone in the directory, with roles and whether they are active today."""
+    from lifecycle.operations import people as directory
+
     inst = _open(ctx)
     today = _now(inst, now_text).date()
-    people = inst.register().people()
+    found = directory(inst)
     if as_json:
         _print_json([{"name": p.name, "email": p.email, "roles": list(p.roles),
                       "start_date": p.start_date, "end_date": p.end_date,
-                      "active": p.active_on(today)} for p in people])
+                      "active": p.active_on(today)} for p in found])
         return
     click.echo(_table([(p.name, p.email, ";".join(p.roles), p.start_date, p.end_date,
-                        "yes" if p.active_on(today) else "no") for p in people],
+                        "yes" if p.active_on(today) else "no") for p in found],
                       ["NAME", "EMAIL", "ROLES", "START", "END", "ACTIVE"]))
 
 
@@ -195,16 +199,12 @@ def review() -> None:
 def review_record(ctx: click.Context, policy_id: str, date_text: str, next_text: str | None,
                   new_file: Path | None, notes: str, now_text: str | None) -> None:
     """Record a review: close this review cycle, open the next, adopt a changed text."""
-    from lifecycle.policies import record_review
+    from lifecycle.operations import record_review
 
     inst = _open(ctx)
-    reviewed_on = _option_date(date_text, "--date")
-    assert reviewed_on is not None
-    next_due = _option_date(next_text, "--next")
-    register = inst.register()
-    with register.atomic():
-        outcome = record_review(register, inst.policies_dir, policy_id, reviewed_on, next_due,
-                                new_file, notes, _now(inst, now_text))
+    outcome = record_review(inst, policy_id, _date(date_text, "--date"),
+                            _option_date(next_text, "--next"), new_file, notes,
+                            _now(inst, now_text))
     change = (f"adopted version {outcome.version}" if outcome.text_changed
               else f"no change to the text (version {outcome.version})")
     click.echo(f"{outcome.policy_id}: reviewed {outcome.reviewed_on}, {change}; "
@@ -216,23 +216,21 @@ def review_record(ctx: click.Context, policy_id: str, date_text: str, next_text:
 @click.pass_context
 def history(ctx: click.Context, policy_id: str) -> None:
     """One policy's versions, review cycles, reviews and audit log."""
-    from lifecycle.policies import require_policy
+    from lifecycle.operations import history as policy_history
 
-    register = _open(ctx).register()
-    policy = require_policy(register, policy_id)
-    click.echo(f"{policy.title} ({policy.id})\n\nVersions")
-    click.echo(_table([(v["number"], v["adopted"], v["sha256"][:12]) for v in
-                       register.versions(policy.id)], ["VERSION", "ADOPTED", "TEXT SHA-256"]))
+    found = policy_history(_open(ctx), policy_id)
+    click.echo(f"{found.policy.title} ({found.policy.id})\n\nVersions")
+    click.echo(_table([(v.number, v.adopted, v.sha256[:12]) for v in found.versions],
+                      ["VERSION", "ADOPTED", "TEXT SHA-256"]))
     click.echo("\nReview cycles")
-    click.echo(_table([(c["number"], c["opened"], c["due"], c["closed"] or "open") for c in
-                       register.cycles(policy.id)], ["CYCLE", "OPENED", "DUE", "CLOSED"]))
+    click.echo(_table([(c.number, c.opened, c.due, c.closed or "open") for c in found.cycles],
+                      ["CYCLE", "OPENED", "DUE", "CLOSED"]))
     click.echo("\nReviews")
-    click.echo(_table([(r["reviewed_on"], r["version_number"], r["next_due"], r["notes"]) for r
-                       in register.reviews(policy.id)],
+    click.echo(_table([(r.reviewed_on, r.version, r.next_due, r.notes) for r in found.reviews],
                       ["REVIEWED", "VERSION", "NEXT DUE", "NOTES"]))
     click.echo("\nAudit log")
-    click.echo(_table([(a["at"][:19], a["action"], a["detail"]) for a in
-                       register.audit_log(policy.id)], ["AT", "ACTION", "DETAIL"]))
+    click.echo(_table([(a.at.isoformat()[:19], a.action, a.detail) for a in found.audit],
+                      ["AT", "ACTION", "DETAIL"]))
 
 
 @cli.command()
@@ -253,10 +251,12 @@ def render(ctx: click.Context, policy_id: str | None, all_policies: bool, format
     if bool(policy_id) == all_policies:
         raise InputError("name one POLICY or give --all", field="render")
     inst = _open(ctx)
-    register = inst.register()
-    ids = register.policy_ids() if all_policies else [policy_id or ""]
-    files = render_policies(register, ids, version, parse_formats(formats), out,
-                            inst.root / "rendered", _now(inst, now_text).date())
+    wanted = parse_formats(formats)
+    today = _now(inst, now_text).date()
+    with inst.register() as register:
+        ids = register.policy_ids() if all_policies else [policy_id or ""]
+        files = render_policies(register, ids, version, wanted, out, inst.root / "rendered",
+                                today)
     for f in files:
         click.echo(f"{'wrote' if f.written else 'unchanged'}  {f.path}")
 
@@ -269,14 +269,34 @@ def render(ctx: click.Context, policy_id: str | None, all_policies: bool, format
 def serve(ctx: click.Context, now_text: str | None, bind: str | None) -> None:
     """Run the service: mail on schedule and the web pages, until stopped."""
     import logging
+    import signal
 
-    from jobs.scheduler import serve as run_service
+    from jobs.scheduler import Service
+    from jobs.tasks import service_lock
+    from web.app import create_app, listen, run_web
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     inst = _open(ctx)
-    real_now = inst.now()
-    run_service(inst, _now(inst, now_text) if now_text else None, real_now,
-                bind or inst.config.web_bind)
+    offset = _now(inst, now_text) - inst.now() if now_text else timedelta(0)
+
+    def clock() -> datetime:
+        return inst.now() + offset
+
+    address = bind or inst.config.web_bind
+    with service_lock(inst.root):
+        inst.register().close()
+        sock = listen(address)
+        service = Service(inst, clock)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: service.stop.set())
+        logging.getLogger("policy_lifecycle").info("serving %s (clock %s)", inst.root,
+                                                   clock().isoformat())
+        service.start()
+        try:
+            if not service.stop.is_set():
+                run_web(create_app(inst, clock), sock, address, inst.config.base_url)
+        finally:
+            service.shutdown()
 
 
 @cli.group("admin")
@@ -296,7 +316,7 @@ def admin_set_password(ctx: click.Context, password_stdin: bool) -> None:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    set_password(inst.register(), password, inst.now())
+    set_password(inst, password, inst.now())
     click.echo("The office password is set. Log in at /admin.")
 
 
@@ -305,24 +325,20 @@ def admin_set_password(ctx: click.Context, password_stdin: bool) -> None:
 @click.pass_context
 def tick(ctx: click.Context, now_text: str | None) -> None:
     """Evaluate and deliver once, as if it were NOW, then exit (cron, simulation)."""
-    from jobs.scheduler import service_lock
-    from jobs.tasks import deliver, evaluate
+    from jobs.tasks import tick as tick_once
 
     inst = _open(ctx)
-    now = _now(inst, now_text)
-    inst.register().close()
-    with service_lock(inst.root):
-        decisions = evaluate(inst, now)
-        sends = [d for d in decisions if d.action == "send"]
-        click.echo(f"{now.isoformat(timespec='minutes')}: {len(sends)} to send, "
-                   f"{len(decisions) - len(sends)} stale stages skipped.")
-        for d in sends:
-            click.echo(f"  {d.kind:<8} {d.policy_id or '-':<20} {d.stage or d.period:<12} "
-                       f"{d.person}{' (office copy)' if d.office_copy else ''}")
-        result = deliver(inst, now)
-    click.echo(f"Delivered: {len(result.sent)} sent, {len(result.retrying)} to retry, "
-               f"{len(result.failed)} failed.")
-    for message, error in result.retrying + result.failed:
+    result = tick_once(inst, _now(inst, now_text))
+    sends = result.sends
+    click.echo(f"{result.now.isoformat(timespec='minutes')}: {len(sends)} to send, "
+               f"{len(result.decisions) - len(sends)} stale stages skipped.")
+    for d in sends:
+        click.echo(f"  {d.kind:<8} {d.policy_id or '-':<20} {d.stage or d.period:<12} "
+                   f"{d.person}{' (office copy)' if d.office_copy else ''}")
+    delivery = result.delivery
+    click.echo(f"Delivered: {len(delivery.sent)} sent, {len(delivery.retrying)} to retry, "
+               f"{len(delivery.failed)} failed.")
+    for message, error in delivery.retrying + delivery.failed:
         click.echo(f"  message {message.id} to {message.to_email}: {error}")
 
 
@@ -334,32 +350,28 @@ def tick(ctx: click.Context, now_text: str | None) -> None:
 @click.pass_context
 def plan(ctx: click.Context, from_text: str | None, days: int, as_json: bool) -> None:
     """What will be sent, when and to whom, over the coming days (nothing is sent)."""
-    from jobs.outbox import Outbox
-    from jobs.tasks import rules_for
-    from lifecycle.rules import SEND, forecast
+    from lifecycle.operations import plan as forecast
 
     inst = _open(ctx)
     start = _now(inst, from_text, "--from")
-    register = inst.register()
-    rules, recipients = rules_for(register, inst)
-    planned = [(at, b) for at, b in forecast(rules, Outbox(register).record(), start, days)
-               if b.action == SEND]
+    result = forecast(inst, start, days)
+    people = result.people
     if as_json:
         _print_json([{"at": at.isoformat(), "kind": b.kind, "policy": b.policy_id or None,
                       "stage": b.stage or None, "period": b.period,
-                      "to": recipients[person].person.email,
-                      "name": recipients[person].person.name, "office_copy": b.office_copy}
-                     for at, b in planned for person in b.people])
+                      "to": people[person].email, "name": people[person].name,
+                      "office_copy": b.office_copy}
+                     for at, b in result.batches for person in b.people])
         return
     groups: dict[tuple[str, str, str, str], tuple[int, tuple[str, ...]]] = {}
-    for at, b in planned:
+    for at, b in result.batches:
         group = (at.strftime("%Y-%m-%d %H:%M %a"), b.kind, b.policy_id or "-",
                  b.stage or b.period)
         count, first = groups.get(group, (0, ()))
         groups[group] = (count + len(b.people), (first + b.people)[:4])
-    total = sum(count for count, _ in groups.values())
-    click.echo(f"{total} messages in the {days} days from {start.isoformat(timespec='minutes')}.")
-    click.echo(_table([(*g, count, ", ".join(recipients[k].person.email for k in first[:3])
+    click.echo(f"{result.total} messages in the {days} days from "
+               f"{start.isoformat(timespec='minutes')}.")
+    click.echo(_table([(*g, count, ", ".join(people[k].email for k in first[:3])
                         + (" …" if count > 3 else "")) for g, (count, first) in groups.items()],
                       ["WHEN", "KIND", "POLICY", "STAGE", "COUNT", "TO"]))
 
@@ -373,20 +385,26 @@ def outbox(ctx: click.Context, status: str | None, as_json: bool) -> None:
     """What was sent, what is pending, what failed (retry with 'outbox retry ID')."""
     if ctx.invoked_subcommand is not None:
         return
-    from jobs.outbox import Outbox
+    from dataclasses import asdict
 
-    box = Outbox(_open(ctx).register())
-    rows = box.messages(status=status)
+    from lifecycle.operations import outbox as messages
+
+    view = messages(_open(ctx), status)
+    rows = view.messages
     if as_json:
-        _print_json(rows)
+        _print_json([asdict(m) for m in rows])
         return
-    click.echo(_table([(r["id"], r["status"], r["kind"], r["policy_id"] or "-",
-                        r["stage"] or r["period"], r["to_email"], r["decided_at"][:16],
-                        (r["sent_at"] or "")[:16], r["last_error"] or "") for r in rows],
+    click.echo(_table([(m.id, m.status, m.kind, m.policy_id or "-", m.stage or m.period,
+                        m.to_email, _minutes(m.decided_at), _minutes(m.sent_at), m.last_error)
+                       for m in rows],
                       ["ID", "STATUS", "KIND", "POLICY", "STAGE", "TO", "DECIDED", "SENT",
                        "ERROR"]))
-    counts = box.counts()
-    click.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "The outbox is empty.")
+    click.echo(", ".join(f"{n} {s}" for s, n in sorted(view.counts.items()))
+               or "The outbox is empty.")
+
+
+def _minutes(moment: datetime | None) -> str:
+    return moment.isoformat()[:16] if moment else ""
 
 
 @outbox.command("retry")
@@ -394,10 +412,10 @@ def outbox(ctx: click.Context, status: str | None, as_json: bool) -> None:
 @click.pass_context
 def outbox_retry(ctx: click.Context, message_id: int) -> None:
     """Queue a failed message again; the next delivery sends it."""
-    from jobs.outbox import Outbox
+    from lifecycle.operations import retry_message
 
     inst = _open(ctx)
-    message = Outbox(inst.register()).retry(message_id, inst.now())
+    message = retry_message(inst, message_id, inst.now())
     click.echo(f"message {message.id} to {message.to_email} is pending again.")
 
 

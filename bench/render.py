@@ -22,17 +22,17 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from documents.html import render_html  # noqa: E402
-from documents.meta import PolicyMeta  # noqa: E402
 from documents.parse import parse  # noqa: E402
 from documents.word import render_docx  # noqa: E402
+from lifecycle.model import VersionFacts  # noqa: E402
 from lifecycle.sources import parse_source  # noqa: E402
 
 SEED = parse_source(REPO / "data" / "policies" / "social-networking.md").body
 LARGE = "\n\n".join([SEED] * 50)
-META = PolicyMeta(policy_id="social-networking", title="Policy for Social Networking",
-                  school="St Ann's School", approver="Governing Body", version=1,
-                  adopted=date(2012, 1, 1), review_due=date(2018, 1, 31), overdue=True,
-                  sha256="0" * 64)
+META = VersionFacts(policy_id="social-networking", title="Policy for Social Networking",
+                    school="St Ann's School", approver="Governing Body", version=1,
+                    adopted=date(2012, 1, 1), review_due=date(2018, 1, 31), overdue=True,
+                    sha256="0" * 64, body=SEED)
 
 
 def median_seconds(fn: Callable[[], object], runs: int) -> float:

@@ -14,6 +14,7 @@ import shutil
 import signal
 import smtplib
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -26,7 +27,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from jobs.mail import Composer  # noqa: E402
-from jobs.outbox import Outbox  # noqa: E402
 from jobs.tasks import deliver, evaluate  # noqa: E402
 from lifecycle.confirmations import ensure_secret  # noqa: E402
 from lifecycle.instance import Instance  # noqa: E402
@@ -90,13 +90,12 @@ def pipeline(tmp: Path) -> None:
         inst = Instance.at(data)
         # the exact messages the pipeline will send, composed ahead for the reference loop
         evaluate(inst, NOW)
-        register = inst.register()
-        composer = Composer(register, inst.config, data / "rendered", ensure_secret(data))
-        outbox = Outbox(register)
-        messages = [(m.to_email, composer.compose(m, NOW)) for m in outbox.deliverable(NOW)]
-        register.db.execute("DELETE FROM messages")
-        register.db.conn.commit()
-        register.close()
+        with inst.register() as register:
+            composer = Composer(register, inst.config, data / "rendered", ensure_secret(data))
+            messages = [(m.to_email, composer.compose(m, NOW))
+                        for m in register.outbox.deliverable(NOW)]
+        with sqlite3.connect(inst.db_path) as db:     # the reference's messages, not ours
+            db.execute("DELETE FROM messages")
         size = sum(len(m) for _, m in messages) / len(messages) / 1024
         reference = [bare_smtplib(port, messages)]
         start = time.perf_counter()

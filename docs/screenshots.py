@@ -15,8 +15,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from tools import CHROMIUM, CHROMIUM_ARGS, docx_to_pdf  # noqa: E402
 
-from documents.meta import PolicyMeta  # noqa: E402
 from documents.publish import render_version  # noqa: E402
+from lifecycle.model import VersionFacts  # noqa: E402
 from lifecycle.sources import parse_source  # noqa: E402
 
 DOCS = REPO / "docs"
@@ -26,14 +26,14 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     source = parse_source(REPO / "data" / "policies" / "social-networking.md")
-    meta = PolicyMeta(policy_id=source.id, title=source.title, school=source.school,
-                      approver=source.approver, version=1, adopted=source.adopted,
-                      review_due=source.review_due, overdue=source.review_due < date.today(),
-                      sha256=source.sha256, audiences=source.audiences)
+    facts = VersionFacts(policy_id=source.id, title=source.title, school=source.school,
+                         approver=source.approver, version=1, adopted=source.adopted,
+                         review_due=source.review_due, overdue=source.review_due < date.today(),
+                         sha256=source.sha256, body=source.body, audiences=source.audiences)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         files = {r.path.suffix: r.path for r in
-                 render_version(meta, source.body, ("html", "docx"), tmp)}
+                 render_version(facts, ("html", "docx"), tmp)}
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 900, "height": 1200})

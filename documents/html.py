@@ -8,7 +8,9 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from .meta import PolicyMeta, long_date
+from lifecycle.model import VersionFacts
+
+from .meta import long_date
 from .parse import VOID_TAGS, Document, Element, Heading
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -38,7 +40,7 @@ def table_of_contents(headings: list[Heading]) -> list[tuple[Heading, list[Headi
     return toc
 
 
-def render_html(document: Document, meta: PolicyMeta) -> str:
+def render_html(document: Document, meta: VersionFacts) -> str:
     toc = table_of_contents(document.headings)
     return _env.get_template("page.html").render(
         meta=meta, heading=document.title or meta.title, toc=toc,

@@ -1,26 +1,23 @@
 """Writing a policy version's renders to disk, skipping those whose inputs did not change.
 
 A render's key is a hash of everything that shapes it: the text, what the page says about the
-policy (version, dates, overdue or not), and the renderer's own code and templates.
+policy (version, dates, overdue or not), and the renderer's own code and templates. The facts
+come from whatever can give them (the register, in practice): rendering knows no database.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import date
 from importlib.metadata import version as package_version
 from pathlib import Path
+from typing import Protocol
 
 from lifecycle.errors import InputError
-from lifecycle.model import PolicyRecord
-from lifecycle.policies import require_policy
-from lifecycle.store import Register
-
-from .meta import PolicyMeta
+from lifecycle.files import write_atomically
+from lifecycle.model import VersionFacts
 
 FORMATS = ("html", "docx")
 MANIFEST = "render-manifest.json"
@@ -57,35 +54,15 @@ def file_name(policy_id: str, version: int, fmt: str) -> str:
     return f"{policy_id}-v{version}.{fmt}"
 
 
-def meta_for(register: Register, policy: PolicyRecord, number: int, today: date) -> PolicyMeta:
-    """What the render says about version ``number``: the current one carries the live review
-    date and overdue notice; an older one the review date it had and who replaced it."""
-    row = register.version(policy.id, number)
-    if row is None:
-        known = ", ".join(str(v["number"]) for v in register.versions(policy.id))
-        raise InputError(f"{policy.id} has no version {number} (versions: {known})",
-                         field="--version")
-    current = number == policy.version
-    adopted = date.fromisoformat(row["adopted"])
-    due = policy.review_due if current else max(
-        (date.fromisoformat(c["due"]) for c in register.cycles(policy.id)
-         if date.fromisoformat(c["opened"]) <= adopted), default=policy.review_due)
-    return PolicyMeta(
-        policy_id=policy.id, title=policy.title, school=policy.school, approver=policy.approver,
-        version=number, adopted=adopted, review_due=due, overdue=current and due < today,
-        sha256=row["sha256"], audiences=policy.audiences,
-        superseded_by=None if current else policy.version,
-    )
+class Facts(Protocol):
+    """Where the facts about a version come from (``lifecycle.store.Register`` gives them)."""
+
+    def version_facts(self, policy_id: str, number: int, today: date) -> VersionFacts: ...
+
+    def current_version(self, policy_id: str) -> int: ...
 
 
-def _write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-def render_version(meta: PolicyMeta, body: str, formats: tuple[str, ...],
+def render_version(facts: VersionFacts, formats: tuple[str, ...],
                    out_dir: Path) -> list[RenderedFile]:
     """Write each format unless the file exists with the same key; parse at most once."""
     from .html import render_html
@@ -95,35 +72,37 @@ def render_version(meta: PolicyMeta, body: str, formats: tuple[str, ...],
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    key_base = json.dumps([_fingerprint(), meta.as_key(), body], sort_keys=True)
+    key_base = json.dumps([_fingerprint(), facts.as_key(), facts.body], sort_keys=True)
     document = None
     results = []
     for fmt in formats:
-        path = out_dir / file_name(meta.policy_id, meta.version, fmt)
+        path = out_dir / file_name(facts.policy_id, facts.version, fmt)
         key = hashlib.sha256(f"{fmt}\n{key_base}".encode()).hexdigest()
         if path.exists() and manifest.get(path.name) == key:
             results.append(RenderedFile(path, written=False))
             continue
-        document = document or parse(body)
-        data = (render_html(document, meta).encode("utf-8") if fmt == "html"
-                else render_docx(document, meta))
-        _write(path, data)
+        document = document or parse(facts.body)
+        data = (render_html(document, facts).encode("utf-8") if fmt == "html"
+                else render_docx(document, facts))
+        write_atomically(path, data)
         manifest[path.name] = key
         results.append(RenderedFile(path, written=True))
-    _write(manifest_path, json.dumps(manifest, indent=2, sort_keys=True).encode())
+    write_atomically(manifest_path, json.dumps(manifest, indent=2, sort_keys=True))
     return results
 
 
-def render_policies(register: Register, policy_ids: list[str], version: int | None,
+def render_policy(source: Facts, policy_id: str, number: int | None, formats: tuple[str, ...],
+                  out_dir: Path, today: date) -> list[RenderedFile]:
+    """The one way from the register to files: the facts of a version (the current one
+    unless ``number`` is given) as of ``today``, rendered unless already on disk."""
+    number = number or source.current_version(policy_id)
+    return render_version(source.version_facts(policy_id, number, today), formats, out_dir)
+
+
+def render_policies(source: Facts, policy_ids: list[str], number: int | None,
                     formats: tuple[str, ...], out: Path | None, rendered_root: Path,
                     today: date) -> list[RenderedFile]:
-    """Render each policy (its current version unless ``version`` is given)."""
-    results = []
-    for policy_id in policy_ids:
-        policy = require_policy(register, policy_id)
-        number = version or policy.version
-        meta = meta_for(register, policy, number, today)
-        row = register.version(policy.id, number)
-        assert row is not None
-        results += render_version(meta, row["body"], formats, out or rendered_root / policy.id)
-    return results
+    """Render each policy (its current version unless ``number`` is given) into ``out``, or
+    into its own folder under ``rendered_root``."""
+    return [file for policy_id in policy_ids for file in render_policy(
+        source, policy_id, number, formats, out or rendered_root / policy_id, today)]

@@ -24,7 +24,9 @@ from docx.styles.style import CharacterStyle
 from docx.text.paragraph import Paragraph
 from docx.text.run import Run
 
-from .meta import PolicyMeta, long_date
+from lifecycle.model import VersionFacts
+
+from .meta import long_date
 from .parse import Document, Element
 
 LANGUAGE = "en-GB"
@@ -55,7 +57,7 @@ def _styles(doc: Doc) -> None:
     font.underline = True
 
 
-def _properties(doc: Doc, meta: PolicyMeta) -> None:
+def _properties(doc: Doc, meta: VersionFacts) -> None:
     props = doc.core_properties
     props.title = meta.title
     props.subject = f"{meta.school} policy approved by the {meta.approver}"
@@ -87,7 +89,7 @@ def _field(paragraph: Paragraph, instruction: str) -> None:
     paragraph.add_run()._r.append(char("end"))
 
 
-def _header_footer(doc: Doc, meta: PolicyMeta) -> None:
+def _header_footer(doc: Doc, meta: VersionFacts) -> None:
     section = doc.sections[0]
     section.header.paragraphs[0].text = f"{meta.school} · {meta.title}"
     footer = section.footer.paragraphs[0]
@@ -101,7 +103,7 @@ def _header_footer(doc: Doc, meta: PolicyMeta) -> None:
             run.font.size = Pt(9)
 
 
-def _facts(writer: _Writer, meta: PolicyMeta) -> None:
+def _facts(writer: _Writer, meta: VersionFacts) -> None:
     facts = writer.paragraph("Policy Facts")
     for label, value in (("Version", str(meta.version)), ("Adopted", long_date(meta.adopted)),
                          ("Approved by", meta.approver),
@@ -317,7 +319,7 @@ def _reference() -> bytes:
     return out.getvalue()
 
 
-def render_docx(document: Document, meta: PolicyMeta) -> bytes:
+def render_docx(document: Document, meta: VersionFacts) -> bytes:
     doc = docx.Document(BytesIO(_reference()))
     _properties(doc, meta)
     _header_footer(doc, meta)

@@ -14,23 +14,21 @@ from datetime import date, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader
 
 from documents.meta import long_date
-from documents.publish import file_name, meta_for, render_version
+from documents.publish import file_name, render_policy
 from lifecycle.config import Config
 from lifecycle.confirmations import Ack, make_token, progress
 from lifecycle.dates import month_phrase, span_phrase
-from lifecycle.model import PolicyRecord, email_key
+from lifecycle.model import Kind, PolicyRecord, State, Status, email_key
+from lifecycle.outbox import Message, mail_domain
 from lifecycle.policies import require_policy, status_row
-from lifecycle.rules import CHASE, DIGEST, REMINDER, REVIEW, UPDATED
 from lifecycle.store import Register
-
-from .outbox import FAILED, PENDING, Message
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "documents" / "templates" / "mail"
 DOCX_TYPE = ("application", "vnd.openxmlformats-officedocument.wordprocessingml.document")
@@ -106,7 +104,7 @@ class Composer:
         self.secret = secret
         self.config = config
         self.rendered_root = rendered_root
-        self.domain = parseaddr(config.sender)[1].rpartition("@")[2] or "example.org"
+        self.domain = mail_domain(config.sender)
         env = {"loader": FileSystemLoader(TEMPLATES), "trim_blocks": True, "lstrip_blocks": True}
         self.html = Environment(autoescape=True, **env)  # type: ignore[arg-type]
         self.text = Environment(autoescape=False, keep_trailing_newline=True,  # noqa: S701
@@ -125,11 +123,8 @@ class Composer:
         """The current Word document, rendered once (or reused from data/rendered/)."""
         key = (policy.id, policy.version)
         if key not in self._documents:
-            version = self.register.version(policy.id, policy.version)
-            assert version is not None
-            meta = meta_for(self.register, policy, policy.version, today)
-            [result] = render_version(meta, version["body"], ("docx",),
-                                      self.rendered_root / policy.id)
+            [result] = render_policy(self.register, policy.id, policy.version, ("docx",),
+                                     self.rendered_root / policy.id, today)
             self._documents[key] = result.path.read_bytes()
         return file_name(policy.id, policy.version, "docx"), self._documents[key]
 
@@ -151,7 +146,7 @@ class Composer:
         parts = [alternative(text, html, boundary + "_alt")]
         if attach_policy is not None:
             parts.append(self.document_part(attach_policy, local.date()))
-            if message.kind == REVIEW:
+            if message.kind == Kind.REVIEW:
                 parts.append(part(
                     {"Content-Type": 'text/calendar; charset="utf-8"; method=PUBLISH',
                      "Content-Disposition": 'attachment; filename="review-deadline.ics"',
@@ -197,7 +192,7 @@ class Composer:
 
     def _content(self, message: Message,
                  today: date) -> tuple[str, dict[str, Any], PolicyRecord | None]:
-        if message.kind == DIGEST:
+        if message.kind == Kind.DIGEST:
             return self._digest(today)
         policy = self.policy(message.policy_id)
         context: dict[str, Any] = {
@@ -205,23 +200,21 @@ class Composer:
             "adopted_long": long_date(policy.adopted), "period": message.period,
             "office_copy": message.office_copy, "stage": message.stage,
         }
-        if message.kind == REVIEW:
+        if message.kind == Kind.REVIEW:
             return self._review(message, policy, today, context), context, policy
-        if message.kind in (REMINDER, UPDATED, CHASE):
+        if message.kind in (Kind.REMINDER, Kind.UPDATED, Kind.CHASE):
             token = make_token(self.secret, Ack(message.person_key, policy.id, policy.version,
                                                 message.period))
             context["ack_link"] = f"{self.config.base_url}/ack/{token}"
-        if message.kind == REMINDER:
+        if message.kind == Kind.REMINDER:
             return f"Annual reminder: please read the {policy.title}", context, policy
-        if message.kind == CHASE:
+        if message.kind == Kind.CHASE:
             ladder = self.config.chase_after_days
             context["final"] = bool(ladder) and message.stage == f"chase-{ladder[-1]}"
             return f"Please confirm you have read the {policy.title}", context, policy
-        if message.kind == UPDATED:
-            previous = self.register.version(policy.id, policy.version - 1)
-            current = self.register.version(policy.id, policy.version)
-            assert previous is not None and current is not None
-            changes = changes_between(previous["body"], current["body"])
+        if message.kind == Kind.UPDATED:
+            previous, current = self.register.versions(policy.id)[-2:]
+            changes = changes_between(previous.body, current.body)
             context |= {"changes": changes[:MAX_CHANGES],
                         "more_changes": max(0, len(changes) - MAX_CHANGES)}
             return (f"Policy updated: {policy.title} (version {policy.version})", context,
@@ -244,16 +237,12 @@ class Composer:
         return f"{prefix}Review due by {long_date(due)}: {policy.title}"
 
     def _digest(self, today: date) -> tuple[str, dict[str, Any], None]:
-        rows = [status_row(p, today, self.config)
-                for p in self.register.policies()]
-        overdue = [r for r in rows if r["state"] == "overdue"]
-        upcoming = [r for r in rows if r["state"] != "overdue"
-                    and r["days_until_due"] <= DIGEST_HORIZON_DAYS]
-        outbox_rows = self.register.db.query(
-            "SELECT * FROM messages WHERE status = ? ORDER BY id", [FAILED])
-        failures = list(outbox_rows)
-        pending = self.register.db.execute(
-            "SELECT count(*) FROM messages WHERE status = ?", [PENDING]).fetchone()[0]
+        rows = [status_row(p, today, self.config) for p in self.register.policies()]
+        overdue = [r for r in rows if r.state == State.OVERDUE]
+        upcoming = [r for r in rows if r.state != State.OVERDUE
+                    and r.days_until_due <= DIGEST_HORIZON_DAYS]
+        failures = self.register.outbox.messages(status=Status.FAILED)
+        pending = self.register.outbox.count(Status.PENDING)
         monday = today - timedelta(days=today.weekday())
         rates, unconfirmed = self._confirmations()
         context = {"overdue": overdue, "upcoming": upcoming, "failures": failures,
@@ -269,8 +258,7 @@ class Composer:
         people = {email_key(p.email): p for p in self.register.people()}
         rates, unconfirmed = [], []
         for policy in self.register.policies():
-            state = progress(self.register, policy.id, policy.version, policy.adopted.isoformat(),
-                             f"chase-{ladder[-1]}" if ladder else None)
+            state = progress(self.register, policy, ladder)
             if state.asked:
                 rates.append({"title": policy.title, "version": policy.version,
                               "asked": len(state.asked), "confirmed": len(state.confirmed)})

@@ -1,72 +1,74 @@
-"""The service's units of work: evaluate what is due, deliver what is pending.
+"""The service's units of work: evaluate what is due, deliver what is pending, and ``tick``,
+which does both once for the command line.
 
-Module-level functions with simple arguments, so the scheduler's persistent job store can hold
-them; each opens its own connection (SQLite connections stay in their thread). ``now`` is a
-parameter everywhere; only ``clock()`` reads the time, for the scheduled entry points.
+``now`` is a parameter everywhere; the caller (a command, or the service's scheduled job)
+reads the clock. Each unit opens its own connection (SQLite connections stay in their thread).
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import queue
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import IO
 
-from lifecycle import confirmations
+from lifecycle.confirmations import ensure_secret
+from lifecycle.errors import InstanceError
 from lifecycle.instance import Instance
-from lifecycle.model import email_key
-from lifecycle.rules import Decision, Recipient, Rules
-from lifecycle.store import Register
+from lifecycle.model import Action
+from lifecycle.operations import rules_for
+from lifecycle.outbox import Message, Outbox
+from lifecycle.rules import Decision
 
 from .mail import Composer
-from .outbox import Message, Outbox
 from .transport import PermanentFailure, TemporaryFailure, Transport, open_transport
 
 log = logging.getLogger("policy_lifecycle")
-
-# The service's clock: the real one, or one started at --now for a simulation; it still
-# advances in real time. Set once by `serve` before the scheduler starts.
-_clock_offset = timedelta(0)
-STOP = threading.Event()
+LOCK_FILE = "service.lock"
 
 
-def set_clock(start: datetime | None, real_now: datetime) -> None:
-    global _clock_offset
-    _clock_offset = (start - real_now) if start else timedelta(0)
-
-
-def clock(inst: Instance) -> datetime:
-    return inst.now() + _clock_offset
-
-
-def rules_for(register: Register, inst: Instance) -> tuple[Rules, dict[str, Recipient]]:
-    recipients = {email_key(p.email): Recipient(email_key(p.email), p)
-                  for p in register.people()}
-    policies = register.policies()
-    confirmed = {p.id: set(confirmations.confirmed(register, p.id, p.version))
-                 for p in policies}
-    return Rules(inst.config, policies, list(recipients.values()), confirmed), recipients
+@contextmanager
+def service_lock(root: Path) -> Iterator[None]:
+    """Held while a process evaluates or delivers for this data directory; the kernel frees it
+    when the process dies, however it dies."""
+    path = root / LOCK_FILE
+    handle: IO[str] = open(path, "a+")  # noqa: SIM115 - held for the block's lifetime
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        handle.close()
+        raise InstanceError(f"{root}: the service is already running (pid {owner}); "
+                            "stop it first, or use 'plan' and 'outbox' to look") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    try:
+        yield
+    finally:
+        handle.close()
 
 
 def evaluate(inst: Instance, now: datetime) -> list[Decision]:
     """Record every message due at ``now`` (and every stale stage skipped), in one transaction
-    with the reading of the record it was decided from."""
-    register = inst.register()
-    try:
-        outbox = Outbox(register)
-        rules, recipients = rules_for(register, inst)
-        people = {key: r.person for key, r in recipients.items()}
-        with register.atomic():
-            decisions = rules.due(outbox.record(), now)
-            outbox.enqueue(decisions, people, inst.config.sender, now)
-        for d in decisions:
-            log.info("decided %s %s %s %s %s", d.action, d.kind, d.policy_id or "-",
-                     d.stage or d.period, d.person)
-        return decisions
-    finally:
-        register.close()
+    with the reading of the register and the record it was decided from."""
+    with inst.register() as register, register.transaction():
+        rules, people = rules_for(register, inst)
+        decisions = rules.due(register.outbox.record(), now)
+        register.outbox.enqueue(decisions, people, inst.config.sender, now)
+    for d in decisions:
+        log.info("decided %s %s %s %s %s", d.action, d.kind, d.policy_id or "-",
+                 d.stage or d.period, d.person)
+    return decisions
 
 
 @dataclass
@@ -149,55 +151,55 @@ def deliver(inst: Instance, now: datetime, stop: threading.Event | None = None) 
     """Send what is pending over one connection. Each message is marked in flight before it
     is handed over and marked sent after, so a crash loses nothing and sends again at most
     the IN_FLIGHT messages in hand. An unreachable server ends the run; the rest wait."""
-    register = inst.register()
-    outbox = Outbox(register)
-    run = _Run(inst, outbox, now)
-    pending = outbox.deliverable(now)
-    if not pending:
-        register.close()
-        return run.result
-    try:
-        transport = open_transport(inst.config, inst.root / "mail")
-    except BaseException:
-        register.close()
-        raise
-    sender = _Sender(transport, now)
-    sender.start()
-    try:
-        composer = Composer(register, inst.config, inst.root / "rendered",
-                            confirmations.ensure_secret(inst.root))
-        for message in pending:
-            run.drain(sender, keep=IN_FLIGHT - 1)
-            if run.server_down or (stop is not None and stop.is_set()):
-                run.result.interrupted = not run.server_down
-                break
-            outbox.mark_sending(message)
-            try:
-                data = composer.compose(message, now)
-            except Exception as e:  # noqa: BLE001 - one bad message must not stop the rest
-                outbox.mark_failed(message, now, f"could not compose: {e}")
-                run.result.failed.append((message, str(e)))
-                log.exception("could not compose %s", message.key)
-                continue
-            sender.inbox.put((message, data))
-            run.in_flight += 1
-    finally:
-        sender.inbox.put(None)
-        sender.join()
-        run.drain(sender, keep=0)
-        sender.transport.close()
-        register.close()
+    with inst.register() as register:
+        outbox = register.outbox
+        run = _Run(inst, outbox, now)
+        pending = outbox.deliverable(now)
+        if not pending:
+            return run.result
+        sender = _Sender(open_transport(inst.config, inst.root / "mail"), now)
+        sender.start()
+        try:
+            composer = Composer(register, inst.config, inst.root / "rendered",
+                                ensure_secret(inst.root))
+            for message in pending:
+                run.drain(sender, keep=IN_FLIGHT - 1)
+                if run.server_down or (stop is not None and stop.is_set()):
+                    run.result.interrupted = not run.server_down
+                    break
+                outbox.mark_sending(message)
+                try:
+                    data = composer.compose(message, now)
+                except Exception as e:  # noqa: BLE001 - one bad message must not stop the rest
+                    outbox.mark_failed(message, now, f"could not compose: {e}")
+                    run.result.failed.append((message, str(e)))
+                    log.exception("could not compose %s", message.key)
+                    continue
+                sender.inbox.put((message, data))
+                run.in_flight += 1
+        finally:
+            sender.inbox.put(None)
+            sender.join()
+            run.drain(sender, keep=0)
+            sender.transport.close()
     return run.result
 
 
-def scheduled_evaluate(data_dir: str) -> None:
-    """Scheduler entry point: evaluate, then deliver what that decided."""
-    inst = Instance.at(Path(data_dir))
-    evaluate(inst, clock(inst))
-    deliver(inst, clock(inst), STOP)
+@dataclass(frozen=True)
+class TickResult:
+    now: datetime
+    decisions: list[Decision]
+    delivery: Delivery
+
+    @property
+    def sends(self) -> list[Decision]:
+        return [d for d in self.decisions if d.action == Action.SEND]
 
 
-def scheduled_deliver(data_dir: str) -> None:
-    """Scheduler entry point: deliver pending messages (retries come due here)."""
-    inst = Instance.at(Path(data_dir))
-    deliver(inst, clock(inst), STOP)
+def tick(inst: Instance, now: datetime) -> TickResult:
+    """Evaluate and deliver once, as the service would at ``now`` (never beside a running
+    service on the same data)."""
+    inst.register().close()          # a clear error before init, before taking the lock
+    with service_lock(inst.root):
+        decisions = evaluate(inst, now)
+        return TickResult(now, decisions, deliver(inst, now))

@@ -5,6 +5,7 @@ No secret ever lives here: the SMTP password comes from the environment or the k
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tomllib
 from collections.abc import Callable
@@ -114,12 +115,11 @@ def _bind(value: Any) -> str:
 
 def _month_day(value: Any) -> tuple[int, int]:
     m = re.fullmatch(r"(\d{2})-(\d{2})", str(value))
-    try:
-        assert m is not None
-        date(2001, int(m[1]), int(m[2]))
-    except (AssertionError, ValueError):
-        raise ValueError(f"expected MM-DD such as 09-01, got {value!r}") from None
-    return int(m[1]), int(m[2])
+    if m is not None:
+        with contextlib.suppress(ValueError):
+            date(2001, int(m[1]), int(m[2]))       # 2001: no 29 February
+            return int(m[1]), int(m[2])
+    raise ValueError(f"expected MM-DD such as 09-01, got {value!r}")
 
 
 def _clock(value: Any) -> time:

@@ -11,11 +11,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from .errors import LifecycleError
+from .model import Confirmation, PolicyRecord
 from .store import Register
 
 SECRET_FILE = "secret.key"
@@ -63,39 +63,9 @@ def read_token(secret: bytes, token: str) -> Ack:
 
 def confirm(register: Register, ack: Ack, sha256: str, address: str, now: datetime) -> bool:
     """Record that the person read this version; True if new, False if already recorded."""
-    with register.atomic():
-        register.db.execute(
-            "INSERT OR IGNORE INTO confirmations (person_key, policy_id, version, sha256, period,"
-            " confirmed_at, address) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [ack.person, ack.policy_id, ack.version, sha256, ack.period, now.isoformat(),
-             address])
-        new = bool(register.db.execute("SELECT changes()").fetchone()[0])
-        if new:
-            register.audit(now, "confirmation.recorded", ack.policy_id, person=ack.person,
-                           version=ack.version, sha256=sha256, address=address)
-    return new
-
-
-def confirmation(register: Register, ack: Ack) -> dict[str, Any] | None:
-    rows = list(register.db.query(
-        "SELECT * FROM confirmations WHERE person_key = ? AND policy_id = ? AND version = ?",
-        [ack.person, ack.policy_id, ack.version]))
-    return rows[0] if rows else None
-
-
-def confirmed(register: Register, policy_id: str, version: int) -> dict[str, dict[str, Any]]:
-    """Who confirmed this version, keyed by person."""
-    rows = register.db.query(
-        "SELECT * FROM confirmations WHERE policy_id = ? AND version = ?", [policy_id, version])
-    return {r["person_key"]: r for r in rows}
-
-
-def all_confirmations(register: Register) -> list[dict[str, Any]]:
-    """Evidence for inspectors: person, roles, policy, version, text hash, when."""
-    return list(register.db.query(
-        "SELECT p.name, p.email, p.roles, c.policy_id, c.version, c.sha256, c.confirmed_at,"
-        " c.address FROM confirmations c LEFT JOIN people p ON p.email_key = c.person_key"
-        " ORDER BY c.confirmed_at, c.id"))
+    return register.add_confirmation(Confirmation(
+        person_key=ack.person, policy_id=ack.policy_id, version=ack.version, sha256=sha256,
+        period=ack.period, confirmed_at=now, address=address), now)
 
 
 @dataclass(frozen=True)
@@ -113,15 +83,11 @@ class Progress:
         return self.asked - self.confirmed
 
 
-def progress(register: Register, policy_id: str, version: int, adopted: str,
-             last_chase: str | None) -> Progress:
-    asked = {r[0] for r in register.db.execute(
-        "SELECT DISTINCT person_key FROM messages WHERE policy_id = ? AND kind IN"
-        " ('reminder', 'updated') AND status IN ('pending', 'sending', 'sent')"
-        " AND substr(decided_at, 1, 10) >= ?", [policy_id, adopted])}
-    done = set(confirmed(register, policy_id, version))
-    chased = {r[0] for r in register.db.execute(
-        "SELECT DISTINCT person_key FROM messages WHERE policy_id = ? AND kind = 'chase'"
-        " AND stage = ? AND status = 'sent' AND substr(decided_at, 1, 10) >= ?",
-        [policy_id, last_chase or "", adopted])}
-    return Progress(policy_id, version, asked, done & asked, chased - done)
+def progress(register: Register, policy: PolicyRecord, ladder: tuple[int, ...]) -> Progress:
+    """Who was asked to read the current version, who confirmed, and who was chased to the
+    last rung of the ladder without confirming."""
+    asked = register.outbox.asked(policy.id, policy.adopted)
+    done = set(register.confirmations(policy.id, policy.version))
+    chased = (register.outbox.chased(policy.id, f"chase-{ladder[-1]}", policy.adopted)
+              if ladder else set())
+    return Progress(policy.id, policy.version, asked, done & asked, chased - done)

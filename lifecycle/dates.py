@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from dateutil.relativedelta import relativedelta
+from .model import State
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _INTERVAL = re.compile(r"^\s*(\d+)\s*(year|month)s?\s*$", re.IGNORECASE)
 
-OK, DUE_SOON, DUE, OVERDUE = "ok", "due-soon", "due", "overdue"
 
 
 def now_local(tz: str) -> datetime:
@@ -72,12 +71,16 @@ def parse_interval(value: str | int) -> int:
 
 def add_months(start: date, months: int) -> date:
     """``start`` plus whole months, clamped to the month's end (29 Feb + 1 year = 28 Feb)."""
+    from dateutil.relativedelta import relativedelta
+
     result: date = start + relativedelta(months=months)
     return result
 
 
 def span_phrase(earlier: date, later: date) -> str:
     """A human length of time: '8 years 9 months', '3 weeks', '1 day'."""
+    from dateutil.relativedelta import relativedelta
+
     delta = relativedelta(later, earlier)
     parts: list[tuple[int, str]]
     if delta.years:
@@ -96,7 +99,7 @@ def span_phrase(earlier: date, later: date) -> str:
 class ReviewState:
     """Where a policy stands against its review due date on a given day."""
 
-    state: str
+    state: State
     days_until_due: int
     phrase: str
 
@@ -108,11 +111,11 @@ class ReviewState:
 def review_state(due: date, today: date, due_soon_days: int) -> ReviewState:
     days = (due - today).days
     if days < 0:
-        return ReviewState(OVERDUE, days, f"{span_phrase(due, today)} overdue")
+        return ReviewState(State.OVERDUE, days, f"{span_phrase(due, today)} overdue")
     if days == 0:
-        return ReviewState(DUE, 0, "due today")
+        return ReviewState(State.DUE, 0, "due today")
     phrase = f"due in {span_phrase(today, due)}"
-    return ReviewState(DUE_SOON if days <= due_soon_days else OK, days, phrase)
+    return ReviewState(State.DUE_SOON if days <= due_soon_days else State.OK, days, phrase)
 
 
 def month_phrase(d: date) -> str:

@@ -40,3 +40,7 @@ class UnknownPolicy(LifecycleError):
 
 class InstanceError(LifecycleError):
     """The data directory is missing, locked or not initialised."""
+
+
+class RegisterBusy(LifecycleError):
+    """Another writer held the register for longer than the busy timeout."""

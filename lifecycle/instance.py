@@ -6,11 +6,14 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Config, load_config
 from .dates import now_local
 from .errors import InstanceError
-from .store import Register
+
+if TYPE_CHECKING:
+    from .store import Register
 
 ENV_VAR = "POLICY_LIFECYCLE_DATA"
 DB_FILE = "register.db"
@@ -40,6 +43,9 @@ class Instance:
         return self.root / DB_FILE
 
     def register(self, create: bool = False) -> Register:
+        """The register, open: use it as a context manager so that it is closed."""
+        from .store import Register
+
         if not create and not self.db_path.exists():
             raise InstanceError(f"{self.db_path}: no register yet: run 'init' first")
         return Register(self.db_path)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
 from pathlib import Path
 
 ROLES = ("staff", "volunteer", "governor", "clerk", "contractor", "office", "head")
@@ -78,3 +79,118 @@ class PolicyRecord:
     cycle_opened: date
     review_due: date
     first_adopted: date
+
+
+class State(StrEnum):
+    """Where a policy stands against its review due date."""
+
+    OK = "ok"
+    DUE_SOON = "due-soon"
+    DUE = "due"
+    OVERDUE = "overdue"
+
+
+class Kind(StrEnum):
+    """Why a message is sent."""
+
+    REVIEW = "review"        # a stage of a review cycle, to the approving body
+    REMINDER = "reminder"    # once per school year, to the reminder audience
+    UPDATED = "updated"      # once per new version, to the audience
+    DIGEST = "digest"        # once per week, to the office and the head
+    CHASE = "chase"          # after a reminder or update notice, to whoever has not confirmed
+
+
+class Action(StrEnum):
+    SEND = "send"
+    SKIP = "skip"            # a stale stage, recorded so that it is never sent
+
+
+class Status(StrEnum):
+    """A message's place in the outbox."""
+
+    PENDING = "pending"      # to send
+    SENDING = "sending"      # in flight; after a crash sent again with the same Message-ID
+    SENT = "sent"
+    FAILED = "failed"        # permanent, or temporary for too long
+    SKIPPED = "skipped"      # a stale stage
+
+
+@dataclass(frozen=True)
+class Version:
+    number: int
+    sha256: str
+    adopted: date
+    recorded_at: datetime
+    body: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Cycle:
+    number: int
+    opened: date
+    due: date
+    closed: date | None
+
+
+@dataclass(frozen=True)
+class Review:
+    reviewed_on: date
+    next_due: date
+    version: int
+    text_changed: bool
+    notes: str
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    action: str
+    subject: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """Evidence that a person read a version: its text's hash, when, and from where."""
+
+    person_key: str
+    policy_id: str
+    version: int
+    sha256: str
+    period: str
+    confirmed_at: datetime
+    address: str
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A confirmation with the person's directory entry, for the export (name and email are
+    empty when the person is no longer in the directory)."""
+
+    name: str
+    email: str
+    roles: tuple[str, ...]
+    confirmation: Confirmation
+
+
+@dataclass(frozen=True)
+class VersionFacts:
+    """What the register says about one version, for its renders and pages: built from the
+    register by the store, so the renderers need no database and no clock."""
+
+    policy_id: str
+    title: str
+    school: str
+    approver: str
+    version: int
+    adopted: date
+    review_due: date
+    overdue: bool
+    sha256: str
+    body: str = field(repr=False)
+    audiences: tuple[str, ...] = ()
+    superseded_by: int | None = None
+
+    def as_key(self) -> dict[str, str]:
+        """Everything but the body, as text: what a render's cache key depends on."""
+        return {k: str(v) for k, v in asdict(self).items() if k != "body"}

@@ -116,7 +116,7 @@ def import_people(register: Register, path: Path, skip_invalid: bool,
     if parsed.rejected and not skip_invalid:
         raise parsed.rejected[0]
     counts = {"added": 0, "updated": 0, "unchanged": 0}
-    with register.atomic():
+    with register.transaction():
         for _, person in parsed.people:
             counts[register.upsert_person(person, email_key(person.email), now)] += 1
         if counts["added"] or counts["updated"]:

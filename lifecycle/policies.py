@@ -2,38 +2,46 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from .config import Config
 from .dates import add_months, review_state
 from .errors import InputError, UnknownPolicy
-from .model import PolicyRecord, PolicySource, text_hash
+from .files import write_atomically
+from .model import PolicyRecord, PolicySource, State, text_hash
 from .rules import next_review_stage
 from .sources import line_of_field, parse_source, read_text, rewrite_dates, split_front_matter
 from .store import Register
 
 
+class Outcome(StrEnum):
+    """What importing a policy's source did to the register."""
+
+    NEW = "new"
+    NEW_VERSION = "new version"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
 @dataclass(frozen=True)
 class SyncResult:
     policy_id: str
-    outcome: str  # "new", "new version", "updated", "unchanged"
+    outcome: Outcome
     version: int
 
 
 def sync_source(register: Register, source: PolicySource, now: datetime) -> SyncResult:
-    """Bring one policy in the register in line with its source file."""
+    """Bring one policy in the register in line with its source file. Call inside the
+    transaction of the whole import."""
     current = register.policy(source.id)
     if current is None:
         register.add_policy(source, now)
-        register.add_version(source.id, source.sha256, source.adopted, source.body, now)
-        register.open_cycle(source.id, source.adopted, source.review_due, now)
-        return SyncResult(source.id, "new", 1)
-    outcome = "updated" if register.update_policy(source, now) else "unchanged"
+        return SyncResult(source.id, Outcome.NEW, 1)
+    outcome = Outcome.UPDATED if register.update_policy(source, now) else Outcome.UNCHANGED
     version = current.version
     if source.sha256 != current.sha256:
         if source.adopted <= current.adopted:
@@ -43,14 +51,14 @@ def sync_source(register: Register, source: PolicySource, now: datetime) -> Sync
                 file=source.path, line=line_of_field(source.path, "adopted"), field="adopted")
         version = register.add_version(source.id, source.sha256, source.adopted, source.body,
                                        now)
-        outcome = "new version"
+        outcome = Outcome.NEW_VERSION
     if source.review_due != current.review_due:
         if source.review_due <= current.cycle_opened:
             raise InputError(f"{source.review_due} is not after the review cycle opened "
                              f"({current.cycle_opened})", file=source.path,
                              line=line_of_field(source.path, "review_due"), field="review_due")
         register.set_cycle_due(source.id, current.cycle, source.review_due, now)
-        outcome = "updated" if outcome == "unchanged" else outcome
+        outcome = Outcome.UPDATED if outcome == Outcome.UNCHANGED else outcome
     return SyncResult(source.id, outcome, version)
 
 
@@ -59,17 +67,6 @@ def require_policy(register: Register, policy_id: str) -> PolicyRecord:
     if policy is None:
         raise UnknownPolicy(policy_id, register.policy_ids())
     return policy
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _new_text(policy: PolicyRecord, new_file: Path) -> tuple[str | None, str]:
@@ -103,8 +100,17 @@ def record_review(
     """Close the open review cycle, open the next, and adopt a new version if the text changed.
 
     The source file is rewritten to match (new body, adopted and review_due), so that the next
-    import agrees with the register. Call inside ``register.atomic()``.
+    import agrees with the register; it is written last, when everything else has succeeded.
     """
+    with register.transaction():
+        return _record_review(register, policies_dir, policy_id, reviewed_on, next_due,
+                              new_file, notes, now)
+
+
+def _record_review(
+    register: Register, policies_dir: Path, policy_id: str, reviewed_on: date,
+    next_due: date | None, new_file: Path | None, notes: str, now: datetime,
+) -> ReviewOutcome:
     policy = require_policy(register, policy_id)
     if reviewed_on < policy.cycle_opened:
         what = "adopted" if policy.cycle == 1 else "last reviewed"
@@ -128,19 +134,43 @@ def record_review(
         front = front or text[: len(text) - len(split_front_matter(text, source_path)[1])]
         text = front + ("\n" if not front.endswith("\n\n") else "") + body
     register.add_review(policy, reviewed_on, due, version, notes, now)
-    _write_atomically(source_path, rewrite_dates(text, adopted, due))
+    write_atomically(source_path, rewrite_dates(text, adopted, due))
     return ReviewOutcome(policy.id, reviewed_on, due, version, version != policy.version)
 
 
-def status_row(policy: PolicyRecord, today: date, config: Config) -> dict[str, Any]:
-    """One line of the register as ``status --json`` reports it."""
+@dataclass(frozen=True)
+class StatusRow:
+    """One line of the register: where a policy stands today and its next prompt."""
+
+    id: str
+    title: str
+    version: int
+    adopted: date
+    approver: str
+    review_due: date
+    state: State
+    days_overdue: int
+    days_until_due: int
+    summary: str
+    next_stage: str
+    next_date: date
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "title": self.title, "version": self.version,
+            "adopted": self.adopted.isoformat(), "approver": self.approver,
+            "review_due": self.review_due.isoformat(), "state": str(self.state),
+            "days_overdue": self.days_overdue, "days_until_due": self.days_until_due,
+            "summary": self.summary,
+            "next_prompt": {"stage": self.next_stage, "date": self.next_date.isoformat()},
+        }
+
+
+def status_row(policy: PolicyRecord, today: date, config: Config) -> StatusRow:
     state = review_state(policy.review_due, today, config.due_soon_days)
     stage, when = next_review_stage(policy, config, today)
-    return {
-        "id": policy.id, "title": policy.title, "version": policy.version,
-        "adopted": policy.adopted.isoformat(), "approver": policy.approver,
-        "review_due": policy.review_due.isoformat(), "state": state.state,
-        "days_overdue": state.days_overdue, "days_until_due": state.days_until_due,
-        "summary": state.phrase,
-        "next_prompt": {"stage": stage, "date": when.isoformat()},
-    }
+    return StatusRow(
+        id=policy.id, title=policy.title, version=policy.version, adopted=policy.adopted,
+        approver=policy.approver, review_due=policy.review_due, state=state.state,
+        days_overdue=state.days_overdue, days_until_due=state.days_until_due,
+        summary=state.phrase, next_stage=stage, next_date=when)

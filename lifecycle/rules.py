@@ -2,7 +2,8 @@
 
 Level-triggered: evaluating twice at the same moment gives nothing new the second time,
 because every decision (send or skip) is recorded under a stable key before anything is sent.
-``plan`` runs the same evaluation over future times against a growing copy of the record.
+``plan`` runs the same evaluation over future times, adding what it plans to a record of its
+own (read from the outbox for the purpose), so nothing is written.
 
 Kinds of message and their periods:
 - ``review``: each stage of a review cycle (``lead-56``, ``lead-28``, ``lead-7``, ``due``,
@@ -19,8 +20,6 @@ Kinds of message and their periods:
 from __future__ import annotations
 
 import bisect
-import gc
-import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -29,11 +28,13 @@ from typing import NamedTuple
 
 from .config import Config
 from .dates import first_weekday_after, first_weekday_on_or_after, iso_week, school_year
-from .model import Person, PolicyRecord
+from .model import Action, Kind, Person, PolicyRecord, Status
 
-REVIEW, REMINDER, UPDATED, DIGEST, CHASE = "review", "reminder", "updated", "digest", "chase"
+REVIEW, REMINDER, UPDATED, DIGEST, CHASE = (Kind.REVIEW, Kind.REMINDER, Kind.UPDATED,
+                                            Kind.DIGEST, Kind.CHASE)
 REQUESTS = (REMINDER, UPDATED)   # the messages that ask someone to read and confirm
-SEND, SKIP = "send", "skip"
+SEND, SKIP = Action.SEND, Action.SKIP
+Group = tuple[str, str, str, str]   # kind, policy, period, stage: the people in it share a key
 _NEVER_HELD = frozenset({"governor", "clerk"})
 
 
@@ -49,12 +50,12 @@ class Recipient:
 
 @dataclass(frozen=True)
 class Decision:
-    kind: str
+    kind: Kind
     policy_id: str
     period: str
     stage: str
     person: str
-    action: str
+    action: Action
     eligible: date
     office_copy: bool = False
 
@@ -67,17 +68,17 @@ class Batch(NamedTuple):
     """Decisions that differ only in the person: how the rules produce them, so that a
     forecast over thousands of people and policies stays cheap."""
 
-    kind: str
+    kind: Kind
     policy_id: str
     period: str
     stage: str
     people: tuple[str, ...]
-    action: str
+    action: Action
     eligible: date
     office_copy: bool = False
 
     @property
-    def group(self) -> tuple[str, str, str, str]:
+    def group(self) -> Group:
         return (self.kind, self.policy_id, self.period, self.stage)
 
     def decisions(self) -> list[Decision]:
@@ -90,20 +91,15 @@ def message_key(kind: str, policy_id: str, period: str, stage: str, person: str)
     return "/".join((kind, policy_id, period, stage, person))
 
 
-_serials = itertools.count()
-
-
-@dataclass
+@dataclass(eq=False)
 class Record:
-    """Who has been recorded (sent, pending or skipped) for each message group."""
+    """Who has been recorded (sent, pending or skipped) for each message group. Grows only."""
 
-    groups: dict[tuple[str, str, str, str], set[str]] = field(
-        default_factory=lambda: defaultdict(set))
+    groups: dict[Group, set[str]] = field(default_factory=lambda: defaultdict(set))
     # policy -> (period, day asked) -> the people asked to read and confirm then, as the
     # batches that asked them (kept as tuples: sets of thousands per policy cost memory)
     requests: dict[str, dict[tuple[str, date], list[tuple[str, ...]]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(list)))
-    serial: int = field(default_factory=lambda: next(_serials))
 
     @classmethod
     def of(cls, rows: Iterable[tuple[str, str, str, str, str, str, str]]) -> Record:
@@ -112,7 +108,7 @@ class Record:
         asked: dict[tuple[str, str, date], list[str]] = defaultdict(list)
         for kind, policy_id, period, stage, person, status, decided in rows:
             record.groups[(kind, policy_id, period, stage)].add(person)
-            if kind in REQUESTS and status != "skipped":
+            if kind in REQUESTS and status != Status.SKIPPED:
                 asked[(policy_id, period, date.fromisoformat(decided[:10]))].append(person)
         for (policy_id, period, day), people in asked.items():
             record.requests[policy_id][(period, day)].append(tuple(people))
@@ -124,7 +120,7 @@ class Record:
             if day is not None and batch.kind in REQUESTS and batch.action == SEND:
                 self.requests[batch.policy_id][(batch.period, day)].append(batch.people)
 
-    def has(self, group: tuple[str, str, str, str], person: str) -> bool:
+    def has(self, group: Group, person: str) -> bool:
         return person in self.groups.get(group, ())
 
 
@@ -147,8 +143,9 @@ def review_stages(policy: PolicyRecord, config: Config, today: date) -> list[tup
 class Rules:
     """Evaluates what is due for one snapshot of the register.
 
-    Memoises which people are active (that changes only on start and end dates) and which
-    groups are complete; valid because within one ``Rules`` the record only ever grows.
+    Memoises which people are active (that changes only on start and end dates), which
+    policies are quiet until a later day and which groups are complete. The memos hold for one
+    record, which only ever grows; given another record, ``Rules`` forgets them.
     """
 
     def __init__(self, config: Config, policies: list[PolicyRecord], people: list[Recipient],
@@ -163,9 +160,16 @@ class Rules:
             if d})
         self._active: dict[int, list[Recipient]] = {}
         self._active_key_sets: dict[int, set[str]] = {}
-        self._quiet: dict[str, tuple[date, int]] = {}   # policy -> (next change, record)
         self._audience: dict[tuple[int, tuple[str, ...]], list[Recipient]] = {}
-        self._complete: dict[tuple[str, str, str, str], tuple[int, ...]] = {}
+        self._record: Record | None = None
+        self._quiet: dict[str, date] = {}   # policy -> the next day anything can fall due
+        self._complete: dict[Group, tuple[int, ...]] = {}
+
+    def _memos_for(self, record: Record) -> None:
+        if record is not self._record:
+            self._record = record
+            self._quiet.clear()
+            self._complete.clear()
 
     # -- time --------------------------------------------------------------------------
 
@@ -213,20 +217,19 @@ class Rules:
         local = now.astimezone(self.config.tz)
         if not self.window_open(local):
             return []
+        self._memos_for(record)
         today = local.date()
         closed = self.closed(today)
         batches: list[Batch] = []
         for policy in self.policies:
-            quiet = self._quiet.get(policy.id)
-            if quiet is not None and quiet[1] == record.serial and today < quiet[0]:
+            if today < self._quiet.get(policy.id, date.min):
                 continue
             found = [b for b in (*self._review(policy, record, today),
                                  *self._reminder(policy, record, today, closed),
                                  *self._updated(policy, record, today, closed),
                                  *self._chase(policy, record, today, closed)) if b.people]
             if not found:
-                self._quiet[policy.id] = (self._next_change(policy, record, today),
-                                          record.serial)
+                self._quiet[policy.id] = self._next_change(policy, record, today)
             batches += found
         batches += self._digest(record, today)
         return [b for b in batches if b.people]
@@ -308,7 +311,7 @@ class Rules:
                 continue
             latest, latest_day = stages[-1]
             group = (CHASE, policy.id, period, latest)
-            marker = (self._epoch(today), record.serial, sum(map(len, batches)))
+            marker = (self._epoch(today), sum(map(len, batches)))
             if self._complete.get(group) == marker:
                 continue
             due = active.intersection(*batches) if len(batches) == 1 else \
@@ -335,11 +338,11 @@ class Rules:
         return self._once_each(group, eligible, today, self.audience(("office", "head"), today),
                                record, closed=False)
 
-    def _once_each(self, group: tuple[str, str, str, str], eligible: date, today: date,
+    def _once_each(self, group: Group, eligible: date, today: date,
                    audience: list[Recipient], record: Record, closed: bool) -> list[Batch]:
         """One message per member of ``audience`` not yet recorded for ``group``. Remembers a
         complete group until the set of active people changes (a start or end date)."""
-        marker = (self._epoch(today), record.serial)
+        marker = (self._epoch(today),)
         if self._complete.get(group) == marker:
             return []
         members = record.groups.get(group)
@@ -348,7 +351,7 @@ class Rules:
             self._complete[group] = marker
         kind, policy_id, period, stage = group
         keys = tuple(r.key for r in missing if not (closed and self.held(r, closed)))
-        return [Batch(kind, policy_id, period, stage, keys, SEND, eligible)]
+        return [Batch(Kind(kind), policy_id, period, stage, keys, SEND, eligible)]
 
 
 def evaluation_times(config: Config, start: datetime, days: int) -> list[datetime]:
@@ -376,20 +379,13 @@ def evaluation_times(config: Config, start: datetime, days: int) -> list[datetim
 def forecast(rules: Rules, record: Record, start: datetime,
              days: int) -> list[tuple[datetime, Batch]]:
     """What will be decided over the coming days, if nothing else changes: the same
-    evaluation as the service's, run at future times against a growing copy of the record."""
+    evaluation as the service's, run at future times. What it plans is added to ``record``
+    as it goes (later days see earlier ones), so pass a record read for the purpose."""
     planned = []
-    # Millions of tuples of strings and no cycles: the cyclic collector's full passes over
-    # them cost more than the forecast itself, so it rests until the forecast is done.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        for moment in evaluation_times(rules.config, start, days):
-            batches = rules.due_batches(record, moment)
-            record.add(batches, moment.astimezone(rules.config.tz).date())
-            planned += [(moment, b) for b in batches]
-    finally:
-        if collecting:
-            gc.enable()
+    for moment in evaluation_times(rules.config, start, days):
+        batches = rules.due_batches(record, moment)
+        record.add(batches, moment.astimezone(rules.config.tz).date())
+        planned += [(moment, b) for b in batches]
     return planned
 
 

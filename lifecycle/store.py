@@ -1,7 +1,10 @@
-"""The register: every SQL statement about policies, versions, reviews, people and the audit log.
+"""The register: every SQL statement about policies, versions, reviews, people, confirmations,
+the office login and the audit log. The outbox's statements live in ``outbox.py``, on the
+same connection.
 
-One SQLite file shared by the service and the command line, so: WAL, a busy timeout, and
-migrations applied whenever it is opened. Every write takes ``now``; nothing here reads the clock.
+One SQLite file shared by the service and the command line, so: WAL, a busy timeout, write
+transactions that take the write lock up front, and migrations applied whenever it is opened
+behind the current schema. Every write takes ``now``; nothing here reads the clock.
 """
 
 from __future__ import annotations
@@ -12,12 +15,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
-from sqlite_utils import Database
+from .errors import InputError, InstanceError, RegisterBusy, UnknownPolicy
+from .model import (
+    AuditEntry,
+    Confirmation,
+    Cycle,
+    Evidence,
+    Person,
+    PolicyRecord,
+    PolicySource,
+    Review,
+    Version,
+    VersionFacts,
+)
+from .outbox import Outbox
 
-from .migrations import migrations
-from .model import Person, PolicyRecord, PolicySource
+SCHEMA_VERSION = 3          # the number of migrations in migrations.py (a test keeps it so)
+BUSY_SECONDS = 30           # how long a writer waits for another to finish
 
 _POLICY_QUERY = """
 SELECT p.*, v.number AS version, v.adopted, v.sha256,
@@ -35,7 +52,7 @@ def _day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def _policy(row: dict[str, Any]) -> PolicyRecord:
+def _policy(row: sqlite3.Row) -> PolicyRecord:
     return PolicyRecord(
         id=row["id"], title=row["title"], school=row["school"], approver=row["approver"],
         review_interval_months=row["review_interval_months"],
@@ -49,9 +66,16 @@ def _policy(row: dict[str, Any]) -> PolicyRecord:
     )
 
 
-def _person(row: dict[str, Any]) -> Person:
+def _person(row: sqlite3.Row) -> Person:
     return Person(name=row["name"], email=row["email"], roles=tuple(json.loads(row["roles"])),
                   start_date=_day(row["start_date"]), end_date=_day(row["end_date"]))
+
+
+def _confirmation(row: sqlite3.Row) -> Confirmation:
+    return Confirmation(
+        person_key=row["person_key"], policy_id=row["policy_id"], version=row["version"],
+        sha256=row["sha256"], period=row["period"] or "",
+        confirmed_at=datetime.fromisoformat(row["confirmed_at"]), address=row["address"] or "")
 
 
 def _policy_fields(source: PolicySource) -> dict[str, Any]:
@@ -64,164 +88,347 @@ def _policy_fields(source: PolicySource) -> dict[str, Any]:
     }
 
 
+def _person_fields(person: Person) -> dict[str, Any]:
+    return {
+        "name": person.name, "email": person.email, "roles": json.dumps(list(person.roles)),
+        "start_date": person.start_date.isoformat() if person.start_date else None,
+        "end_date": person.end_date.isoformat() if person.end_date else None,
+    }
+
+
 class Register:
-    """The register in one SQLite file. Use ``atomic()`` around each user action."""
+    """The register in one SQLite file: a context manager that closes its connection.
+
+    Each method that changes data runs in a transaction of its own, or joins the one a caller
+    opened with ``transaction()`` around a whole user action.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.db = Database(sqlite3.connect(path, timeout=30))
-        self.db.execute("PRAGMA foreign_keys = ON")
-        if self.db.journal_mode != "wal":
-            self.db.enable_wal()
-        # In WAL mode NORMAL survives any crash of this process; only a power cut can lose
-        # the last commits, and then a message is at worst sent again with the same ID.
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        migrations.apply(self.db)
+        try:
+            self._db = sqlite3.connect(path, timeout=BUSY_SECONDS, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._depth = 0
+            self._db.execute("PRAGMA foreign_keys = ON")
+            if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self._db.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode NORMAL survives any crash of this process; only a power cut can lose
+            # the last commits, and then a message is at worst sent again with the same ID.
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            if self.schema_version != SCHEMA_VERSION:
+                self._migrate()
+        except sqlite3.DatabaseError as e:
+            self.close()
+            raise translate(e, path) from None
+        self.outbox = Outbox(self._db, self.transaction, self.audit)
+
+    # -- the connection ----------------------------------------------------------------
 
     def close(self) -> None:
-        self.db.close()
+        if getattr(self, "_db", None) is not None:
+            self._db.close()
+
+    def __enter__(self) -> Register:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Register]:
+        """One user action, all or nothing. The outermost level takes the write lock at once
+        (BEGIN IMMEDIATE), waiting up to BUSY_SECONDS for another writer: a read that later
+        turns into a write can then never fail with "database is locked". Nested levels are
+        savepoints."""
+        savepoint = f"level{self._depth}"
+        self._db.execute("BEGIN IMMEDIATE" if self._depth == 0 else f"SAVEPOINT {savepoint}")
+        self._depth += 1
+        try:
+            yield self
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self._db.execute("ROLLBACK")
+            elif self._db.in_transaction:
+                self._db.execute(f"ROLLBACK TO {savepoint}")
+                self._db.execute(f"RELEASE {savepoint}")
+            raise
+        self._depth -= 1
+        self._db.execute("COMMIT" if self._depth == 0 else f"RELEASE {savepoint}")
 
     @property
     def schema_version(self) -> int:
-        return len(migrations.applied(self.db))
+        try:
+            row = self._db.execute("SELECT count(*) FROM _sqlite_migrations"
+                                   " WHERE migration_set = 'policy_lifecycle'").fetchone()
+        except sqlite3.OperationalError:
+            return 0          # a new file: no migrations table yet
+        return int(row[0])
 
-    @contextmanager
-    def atomic(self) -> Iterator[Register]:
-        with self.db.atomic():
-            yield self
+    def _migrate(self) -> None:
+        """sqlite-utils' migrations, imported only when the schema is behind (most commands
+        never pay for the import), under the write lock so two processes cannot race."""
+        from sqlite_utils import Database
 
-    def _rows(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-        return list(self.db.query(sql, params))
+        from .migrations import migrations
+
+        with self.transaction():
+            migrations.apply(Database(self._db))
+
+    def _one(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self._db.execute(sql, params).fetchone()
+        return row
+
+    def _all(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        return self._db.execute(sql, params).fetchall()
+
+    def _insert(self, table: str, values: dict[str, Any]) -> None:
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        self._db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(values.values()))
+
+    def _update(self, table: str, key: str, key_value: Any, values: dict[str, Any]) -> None:
+        columns = ", ".join(f"{k} = ?" for k in values)
+        self._db.execute(f"UPDATE {table} SET {columns} WHERE {key} = ?",
+                         [*values.values(), key_value])
 
     # -- audit -----------------------------------------------------------------------------
 
     def audit(self, now: datetime, action: str, subject: str, **detail: Any) -> None:
-        self.db.table("audit").insert({"at": now.isoformat(), "action": action, "subject": subject,
-                                 "detail": json.dumps(detail, default=str, sort_keys=True)})
+        self._insert("audit", {"at": now.isoformat(), "action": action, "subject": subject,
+                               "detail": json.dumps(detail, default=str, sort_keys=True)})
 
-    def audit_log(self, subject: str | None = None) -> list[dict[str, Any]]:
+    def audit_log(self, subject: str | None = None) -> list[AuditEntry]:
         where, params = ("WHERE subject = ?", [subject]) if subject else ("", [])
-        return self._rows(f"SELECT * FROM audit {where} ORDER BY id", params)
+        return [AuditEntry(datetime.fromisoformat(r["at"]), r["action"], r["subject"],
+                           r["detail"])
+                for r in self._all(f"SELECT * FROM audit {where} ORDER BY id", params)]
 
     # -- policies --------------------------------------------------------------------------
 
     def policies(self) -> list[PolicyRecord]:
-        return [_policy(r) for r in self._rows(_POLICY_QUERY + " ORDER BY p.id")]
+        return [_policy(r) for r in self._all(_POLICY_QUERY + " ORDER BY p.id")]
 
     def policy(self, policy_id: str) -> PolicyRecord | None:
-        rows = self._rows(_POLICY_QUERY + " WHERE p.id = ?", [policy_id])
-        return _policy(rows[0]) if rows else None
+        row = self._one(_POLICY_QUERY + " WHERE p.id = ?", [policy_id])
+        return _policy(row) if row else None
 
     def policy_ids(self) -> list[str]:
-        return [r["id"] for r in self._rows("SELECT id FROM policies ORDER BY id")]
+        return [r["id"] for r in self._all("SELECT id FROM policies ORDER BY id")]
 
     def add_policy(self, source: PolicySource, now: datetime) -> None:
+        """A new policy: its fields, version 1 and its first review cycle."""
         stamp = now.isoformat()
-        self.db.table("policies").insert(
-            {"id": source.id, **_policy_fields(source), "created_at": stamp, "updated_at": stamp}
-        )
-        self.audit(now, "policy.added", source.id, title=source.title, source=source.path.name)
+        with self.transaction():
+            self._insert("policies", {"id": source.id, **_policy_fields(source),
+                                      "created_at": stamp, "updated_at": stamp})
+            self.audit(now, "policy.added", source.id, title=source.title,
+                       source=source.path.name)
+            self.add_version(source.id, source.sha256, source.adopted, source.body, now)
+            self.open_cycle(source.id, source.adopted, source.review_due, now)
 
     def update_policy(self, source: PolicySource, now: datetime) -> list[str]:
         """Bring the policy's fields in line with its source; returns the names that changed."""
-        current = self._rows("SELECT * FROM policies WHERE id = ?", [source.id])[0]
-        new = _policy_fields(source)
-        changed = [k for k, v in new.items() if current[k] != v]
-        if changed:
-            self.db.table("policies").update(source.id, {**new, "updated_at": now.isoformat()})
-            self.audit(now, "policy.updated", source.id,
-                       changes={k: [current[k], new[k]] for k in changed})
+        with self.transaction():
+            current = self._one("SELECT * FROM policies WHERE id = ?", [source.id])
+            if current is None:
+                raise InstanceError(f"{source.id}: not in the register")
+            new = _policy_fields(source)
+            changed = [k for k, v in new.items() if current[k] != v]
+            if changed:
+                self._update("policies", "id", source.id, {**new, "updated_at": now.isoformat()})
+                self.audit(now, "policy.updated", source.id,
+                           changes={k: [current[k], new[k]] for k in changed})
         return changed
 
-    def versions(self, policy_id: str) -> list[dict[str, Any]]:
-        return self._rows(
-            "SELECT number, sha256, adopted, recorded_at, body FROM versions"
-            " WHERE policy_id = ? ORDER BY number", [policy_id])
+    def versions(self, policy_id: str) -> list[Version]:
+        return [Version(r["number"], r["sha256"], date.fromisoformat(r["adopted"]),
+                        datetime.fromisoformat(r["recorded_at"]), r["body"])
+                for r in self._all("SELECT * FROM versions WHERE policy_id = ? ORDER BY number",
+                                   [policy_id])]
+
+    def version(self, policy_id: str, number: int) -> Version | None:
+        row = self._one("SELECT * FROM versions WHERE policy_id = ? AND number = ?",
+                        [policy_id, number])
+        return None if row is None else Version(
+            row["number"], row["sha256"], date.fromisoformat(row["adopted"]),
+            datetime.fromisoformat(row["recorded_at"]), row["body"])
 
     def _next_number(self, table: str, policy_id: str) -> int:
-        row = self.db.execute(
-            f"SELECT coalesce(max(number), 0) + 1 FROM {table} WHERE policy_id = ?", [policy_id]
-        ).fetchone()
-        return int(row[0])
+        row = self._one(f"SELECT coalesce(max(number), 0) + 1 FROM {table} WHERE policy_id = ?",
+                        [policy_id])
+        return int(row[0]) if row else 1
 
     def add_version(self, policy_id: str, sha256: str, adopted: date, body: str,
                     now: datetime) -> int:
-        number = self._next_number("versions", policy_id)
-        self.db.table("versions").insert({
-            "policy_id": policy_id, "number": number, "sha256": sha256,
-            "adopted": adopted.isoformat(), "body": body, "recorded_at": now.isoformat(),
-        })
-        self.audit(now, "version.adopted", policy_id, version=number, adopted=adopted,
-                   sha256=sha256)
+        with self.transaction():
+            number = self._next_number("versions", policy_id)
+            self._insert("versions", {
+                "policy_id": policy_id, "number": number, "sha256": sha256,
+                "adopted": adopted.isoformat(), "body": body, "recorded_at": now.isoformat()})
+            self.audit(now, "version.adopted", policy_id, version=number, adopted=adopted,
+                       sha256=sha256)
         return number
 
-    def version(self, policy_id: str, number: int) -> dict[str, Any] | None:
-        rows = self._rows("SELECT * FROM versions WHERE policy_id = ? AND number = ?",
-                          [policy_id, number])
-        return rows[0] if rows else None
+    def current_version(self, policy_id: str) -> int:
+        policy = self.policy(policy_id)
+        if policy is None:
+            raise UnknownPolicy(policy_id, self.policy_ids())
+        return policy.version
 
-    def cycles(self, policy_id: str) -> list[dict[str, Any]]:
-        return self._rows("SELECT * FROM review_cycles WHERE policy_id = ? ORDER BY number",
-                          [policy_id])
+    def version_facts(self, policy_id: str, number: int, today: date) -> VersionFacts:
+        """What a render says about version ``number``: the current one carries the live
+        review date and whether it is overdue; an older one the review date it had then and
+        the version that replaced it."""
+        policy = self.policy(policy_id)
+        if policy is None:
+            raise UnknownPolicy(policy_id, self.policy_ids())
+        version = self.version(policy_id, number)
+        if version is None:
+            known = ", ".join(str(v.number) for v in self.versions(policy_id))
+            raise InputError(f"{policy_id} has no version {number} (versions: {known})",
+                             field="--version")
+        current = number == policy.version
+        due = policy.review_due if current else max(
+            (c.due for c in self.cycles(policy_id) if c.opened <= version.adopted),
+            default=policy.review_due)
+        return VersionFacts(
+            policy_id=policy.id, title=policy.title, school=policy.school,
+            approver=policy.approver, version=number, adopted=version.adopted, review_due=due,
+            overdue=current and due < today, sha256=version.sha256, body=version.body,
+            audiences=policy.audiences, superseded_by=None if current else policy.version)
+
+    def cycles(self, policy_id: str) -> list[Cycle]:
+        return [Cycle(r["number"], date.fromisoformat(r["opened"]), date.fromisoformat(r["due"]),
+                      _day(r["closed"]))
+                for r in self._all("SELECT * FROM review_cycles WHERE policy_id = ?"
+                                   " ORDER BY number", [policy_id])]
 
     def open_cycle(self, policy_id: str, opened: date, due: date, now: datetime) -> None:
-        number = self._next_number("review_cycles", policy_id)
-        self.db.table("review_cycles").insert({"policy_id": policy_id, "number": number,
-                                         "opened": opened.isoformat(), "due": due.isoformat()})
-        self.audit(now, "review_cycle.opened", policy_id, cycle=number, opened=opened, due=due)
+        with self.transaction():
+            number = self._next_number("review_cycles", policy_id)
+            self._insert("review_cycles", {"policy_id": policy_id, "number": number,
+                                           "opened": opened.isoformat(), "due": due.isoformat()})
+            self.audit(now, "review_cycle.opened", policy_id, cycle=number, opened=opened,
+                       due=due)
 
     def set_cycle_due(self, policy_id: str, cycle: int, due: date, now: datetime) -> None:
-        self.db.execute("UPDATE review_cycles SET due = ? WHERE policy_id = ? AND number = ?",
-                        [due.isoformat(), policy_id, cycle])
-        self.audit(now, "review_cycle.due_changed", policy_id, cycle=cycle, due=due)
+        with self.transaction():
+            self._db.execute("UPDATE review_cycles SET due = ? WHERE policy_id = ? AND number = ?",
+                             [due.isoformat(), policy_id, cycle])
+            self.audit(now, "review_cycle.due_changed", policy_id, cycle=cycle, due=due)
 
-    def reviews(self, policy_id: str) -> list[dict[str, Any]]:
-        return self._rows("SELECT * FROM reviews WHERE policy_id = ? ORDER BY id", [policy_id])
+    def reviews(self, policy_id: str) -> list[Review]:
+        return [Review(date.fromisoformat(r["reviewed_on"]), date.fromisoformat(r["next_due"]),
+                       r["version_number"], bool(r["text_changed"]), r["notes"] or "")
+                for r in self._all("SELECT * FROM reviews WHERE policy_id = ? ORDER BY id",
+                                   [policy_id])]
 
     def add_review(self, policy: PolicyRecord, reviewed_on: date, next_due: date,
                    version: int, notes: str, now: datetime) -> None:
         """Close the open review cycle with this review and open the next one."""
-        cycle_id = self.db.execute(
-            "SELECT id FROM review_cycles WHERE policy_id = ? AND number = ?",
-            [policy.id, policy.cycle]).fetchone()[0]
-        self.db.execute("UPDATE review_cycles SET closed = ? WHERE id = ?",
-                        [reviewed_on.isoformat(), cycle_id])
-        self.db.table("reviews").insert({
-            "policy_id": policy.id, "cycle_id": cycle_id, "reviewed_on": reviewed_on.isoformat(),
-            "next_due": next_due.isoformat(), "version_number": version,
-            "text_changed": int(version != policy.version), "notes": notes,
-            "recorded_at": now.isoformat(),
-        })
-        self.audit(now, "review.recorded", policy.id, cycle=policy.cycle, reviewed_on=reviewed_on,
-                   next_due=next_due, version=version, notes=notes)
-        self.open_cycle(policy.id, reviewed_on, next_due, now)
+        with self.transaction():
+            row = self._one("SELECT id FROM review_cycles WHERE policy_id = ? AND number = ?",
+                            [policy.id, policy.cycle])
+            if row is None:
+                raise InstanceError(f"{policy.id}: review cycle {policy.cycle} is missing")
+            self._db.execute("UPDATE review_cycles SET closed = ? WHERE id = ?",
+                             [reviewed_on.isoformat(), row["id"]])
+            self._insert("reviews", {
+                "policy_id": policy.id, "cycle_id": row["id"],
+                "reviewed_on": reviewed_on.isoformat(), "next_due": next_due.isoformat(),
+                "version_number": version, "text_changed": int(version != policy.version),
+                "notes": notes, "recorded_at": now.isoformat()})
+            self.audit(now, "review.recorded", policy.id, cycle=policy.cycle,
+                       reviewed_on=reviewed_on, next_due=next_due, version=version, notes=notes)
+            self.open_cycle(policy.id, reviewed_on, next_due, now)
 
     # -- people ----------------------------------------------------------------------------
 
     def people(self) -> list[Person]:
-        return [_person(r) for r in self._rows("SELECT * FROM people ORDER BY name, email_key")]
+        return [_person(r) for r in self._all("SELECT * FROM people ORDER BY name, email_key")]
 
     def person(self, key: str) -> Person | None:
-        rows = self._rows("SELECT * FROM people WHERE email_key = ?", [key])
-        return _person(rows[0]) if rows else None
+        row = self._one("SELECT * FROM people WHERE email_key = ?", [key])
+        return _person(row) if row else None
 
     def upsert_person(self, person: Person, key: str, now: datetime) -> str:
         """Add or update by email key; returns 'added', 'updated' or 'unchanged'."""
-        values = {
-            "name": person.name, "email": person.email, "roles": json.dumps(list(person.roles)),
-            "start_date": person.start_date.isoformat() if person.start_date else None,
-            "end_date": person.end_date.isoformat() if person.end_date else None,
-        }
-        rows = self._rows("SELECT * FROM people WHERE email_key = ?", [key])
-        if not rows:
-            stamp = now.isoformat()
-            self.db.table("people").insert(
-                {**values, "email_key": key, "created_at": stamp, "updated_at": stamp})
-            self.audit(now, "person.added", key, **values)
-            return "added"
-        changes = {k: [rows[0][k], v] for k, v in values.items() if rows[0][k] != v}
-        if not changes:
-            return "unchanged"
-        self.db.table("people").update(rows[0]["id"], {**values, "updated_at": now.isoformat()})
-        self.audit(now, "person.updated", key, changes=changes)
-        return "updated"
+        values = _person_fields(person)
+        with self.transaction():
+            row = self._one("SELECT * FROM people WHERE email_key = ?", [key])
+            if row is None:
+                stamp = now.isoformat()
+                self._insert("people", {**values, "email_key": key, "created_at": stamp,
+                                        "updated_at": stamp})
+                self.audit(now, "person.added", key, **values)
+                return "added"
+            changes = {k: [row[k], v] for k, v in values.items() if row[k] != v}
+            if not changes:
+                return "unchanged"
+            self._update("people", "id", row["id"], {**values, "updated_at": now.isoformat()})
+            self.audit(now, "person.updated", key, changes=changes)
+            return "updated"
+
+    # -- read and confirm ------------------------------------------------------------------
+
+    def add_confirmation(self, confirmation: Confirmation, now: datetime) -> bool:
+        """Record the evidence once per person and version; True if it is new."""
+        with self.transaction():
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO confirmations (person_key, policy_id, version, sha256,"
+                " period, confirmed_at, address) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [confirmation.person_key, confirmation.policy_id, confirmation.version,
+                 confirmation.sha256, confirmation.period, confirmation.confirmed_at.isoformat(),
+                 confirmation.address])
+            new = cursor.rowcount == 1
+            if new:
+                self.audit(now, "confirmation.recorded", confirmation.policy_id,
+                           person=confirmation.person_key, version=confirmation.version,
+                           sha256=confirmation.sha256, address=confirmation.address)
+        return new
+
+    def confirmation(self, person_key: str, policy_id: str, version: int) -> Confirmation | None:
+        row = self._one("SELECT * FROM confirmations WHERE person_key = ? AND policy_id = ?"
+                        " AND version = ?", [person_key, policy_id, version])
+        return _confirmation(row) if row else None
+
+    def confirmations(self, policy_id: str, version: int) -> dict[str, Confirmation]:
+        """Who confirmed this version, keyed by person."""
+        rows = self._all("SELECT * FROM confirmations WHERE policy_id = ? AND version = ?",
+                         [policy_id, version])
+        return {r["person_key"]: _confirmation(r) for r in rows}
+
+    def evidence(self) -> list[Evidence]:
+        """Every confirmation with the person's directory entry, oldest first."""
+        rows = self._all("SELECT c.*, p.name, p.email, p.roles FROM confirmations c"
+                         " LEFT JOIN people p ON p.email_key = c.person_key"
+                         " ORDER BY c.confirmed_at, c.id")
+        return [Evidence(r["name"] or "", r["email"] or "",
+                         tuple(json.loads(r["roles"])) if r["roles"] else (), _confirmation(r))
+                for r in rows]
+
+    # -- the office's login ----------------------------------------------------------------
+
+    def set_password_hash(self, password_hash: str, now: datetime) -> None:
+        with self.transaction():
+            self._db.execute("DELETE FROM admin")
+            self._insert("admin", {"id": 1, "password_hash": password_hash,
+                                   "updated_at": now.isoformat()})
+            self.audit(now, "admin.password_set", "admin")
+
+    def password_hash(self) -> str | None:
+        row = self._one("SELECT password_hash FROM admin WHERE id = 1")
+        return str(row[0]) if row else None
+
+
+def translate(error: sqlite3.DatabaseError, path: Path) -> Exception:
+    """SQLite's errors as the office would want to read them."""
+    text = str(error)
+    if isinstance(error, sqlite3.OperationalError) and "locked" in text:
+        return RegisterBusy(f"{path}: the register is busy (another command or the service "
+                            f"held it for {BUSY_SECONDS} s); nothing was changed: try again")
+    return InstanceError(f"{path}: not a readable register ({text}): restore it from a backup "
+                         "or move it aside and run init")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from lifecycle.instance import Instance
 from run import cli
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,6 +48,18 @@ def initialised(run: Run, data_dir: Path) -> Path:
     result = run("init", "--now", "2026-11-24T09:00")
     assert result.exit_code == 0, result.output
     return data_dir
+
+
+@pytest.fixture
+def people(run: Run, initialised: Path) -> Path:
+    """An initialised instance with the example directory imported (data/examples/)."""
+    assert run("people", "import", str(initialised / "examples" / "people.csv")).exit_code == 0
+    return initialised
+
+
+@pytest.fixture
+def inst(people: Path) -> Instance:
+    return Instance.at(people)
 
 
 def snapshot(data_dir: Path) -> dict[str, object]:

@@ -10,12 +10,6 @@ import pytest
 from conftest import Run
 
 
-@pytest.fixture
-def people(run: Run, initialised: Path) -> Path:
-    assert run("people", "import", str(initialised / "examples" / "people.csv")).exit_code == 0
-    return initialised
-
-
 def test_tick_on_the_day_of_writing(run: Run, people: Path) -> None:
     result = run("tick", "--now", "2026-11-24T09:00")
     assert result.exit_code == 0, result.output

@@ -4,30 +4,24 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import Run
 from smtp import Server, free_port, use_smtp
 
-from jobs.outbox import Outbox
 from jobs.tasks import IN_FLIGHT, deliver, evaluate
 from lifecycle.errors import LifecycleError
 from lifecycle.instance import Instance
+from lifecycle.model import Status
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Europe/London"))
 FIRST_TICK = 11   # 6 review prompts, 4 reminders, 1 digest (see test_rules)
 
 
-@pytest.fixture
-def inst(run: Run, initialised: Path) -> Instance:
-    assert run("people", "import", str(initialised / "examples" / "people.csv")).exit_code == 0
-    return Instance.at(initialised)
-
-
 def statuses(inst: Instance) -> dict[str, int]:
-    return Outbox(inst.register()).counts()
+    with inst.register() as register:
+        return {str(s): n for s, n in register.outbox.counts().items()}
 
 
 def test_delivery_over_one_reused_connection(inst: Instance, smtp_server: Server) -> None:
@@ -37,7 +31,8 @@ def test_delivery_over_one_reused_connection(inst: Instance, smtp_server: Server
     result = deliver(inst, NOW)
     assert len(result.sent) == FIRST_TICK
     assert len(smtp_server.sink.peers) == 1                 # one connection for all
-    expected = {r["message_id"] for r in Outbox(inst.register()).messages(status="sent")}
+    with inst.register() as register:
+        expected = {m.message_id for m in register.outbox.messages(status=Status.SENT)}
     assert set(smtp_server.sink.message_ids()) == expected
     assert deliver(inst, NOW + timedelta(minutes=1)).sent == []   # nothing twice
 

@@ -24,9 +24,9 @@ from tools import (
     words,
 )
 
-from documents.meta import PolicyMeta
 from documents.parse import parse
 from documents.publish import render_version
+from lifecycle.model import VersionFacts
 from lifecycle.sources import parse_source
 
 FIXTURES = REPO / "tests" / "fixtures"
@@ -36,11 +36,11 @@ COVENANT = (FIXTURES / "corpus" / "contributor-covenant-2.1.md").read_text(encod
 DOCUMENTS = {"seed": SEED, "every-construct": EVERY, "covenant": COVENANT}
 
 
-def meta(policy_id: str, overdue: bool = True) -> PolicyMeta:
-    return PolicyMeta(
+def facts(policy_id: str, body: str, overdue: bool = True) -> VersionFacts:
+    return VersionFacts(
         policy_id=policy_id, title=f"The {policy_id} policy", school="St Ann's School",
         approver="Governing Body", version=1, adopted=date(2012, 1, 1),
-        review_due=date(2018, 1, 31), overdue=overdue, sha256="0" * 64,
+        review_due=date(2018, 1, 31), overdue=overdue, sha256="0" * 64, body=body,
         audiences=("staff", "governor"))
 
 
@@ -49,7 +49,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Pa
     out = tmp_path_factory.mktemp("renders")
     files: dict[str, dict[str, Path]] = {}
     for name, body in DOCUMENTS.items():
-        results = render_version(meta(name), body, ("html", "docx"), out / name)
+        results = render_version(facts(name, body), ("html", "docx"), out / name)
         files[name] = {r.path.suffix[1:]: r.path for r in results}
     return files
 
@@ -115,12 +115,12 @@ def test_raw_html_and_javascript_links_are_neutralised(
 
 
 def test_overdue_notice_only_when_overdue(tmp_path: Path) -> None:
-    [page] = render_version(meta("ok", overdue=False), SEED, ("html",), tmp_path)
+    [page] = render_version(facts("ok", SEED, overdue=False), ("html",), tmp_path)
     assert "Review overdue" not in page.path.read_text(encoding="utf-8")
 
 
 def test_one_h1_when_the_source_has_several(tmp_path: Path) -> None:
-    [page] = render_version(meta("two"), "# One\n\ntext\n\n# Two\n\nmore\n", ("html",), tmp_path)
+    [page] = render_version(facts("two", "# One\n\ntext\n\n# Two\n\nmore\n"), ("html",), tmp_path)
     html = page.path.read_text(encoding="utf-8")
     assert html.count("<h1") == 1 and "<h1>The two policy</h1>" in html
     assert '<h2 id="one">One</h2>' in html and '<h2 id="two">Two</h2>' in html

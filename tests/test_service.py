@@ -55,12 +55,6 @@ def counts(data: Path) -> dict[str, int]:
 
 
 @pytest.fixture
-def people(run: Run, initialised: Path) -> Path:
-    assert run("people", "import", str(initialised / "examples" / "people.csv")).exit_code == 0
-    return initialised
-
-
-@pytest.fixture
 def running(people: Path) -> Iterator[subprocess.Popen[str]]:
     process = serve(people)
     wait_for(lambda: counts(people).get("sent", 0) == 11, process=process)

@@ -28,12 +28,11 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
-def inst(run: Run, initialised: Path) -> Instance:
-    assert run("people", "import", str(initialised / "examples" / "people.csv")).exit_code == 0
-    instance = Instance.at(initialised)
+def inst(people: Path) -> Instance:
+    instance = Instance.at(people)
     evaluate(instance, NOW)
     deliver(instance, NOW)
-    set_password(instance.register(), PASSWORD, NOW)
+    set_password(instance, PASSWORD, NOW)
     return instance
 
 
@@ -232,18 +231,17 @@ def test_dashboard_review_and_export(client: TestClient, inst: Instance) -> None
 
 
 def test_retry_from_the_dashboard(client: TestClient, inst: Instance) -> None:
-    register = inst.register()
-    register.db.execute("UPDATE messages SET status = 'failed', last_error = '550 no such user'"
-                        " WHERE to_email = 'clerk@example.org' AND status = 'sent'")
-    register.db.conn.commit()
+    with sqlite3.connect(inst.db_path) as db:     # as a permanent refusal would leave it
+        db.execute("UPDATE messages SET status = 'failed', last_error = '550 no such user'"
+                   " WHERE to_email = 'clerk@example.org' AND status = 'sent'")
     login(client)
     board = client.get("/admin")
     assert "550 no such user" in board.text
     message_id = re.search(r"Retry message (\d+)", board.text)[1]  # type: ignore[index]
     client.post(f"/admin/outbox/{message_id}/retry", data={"csrf": csrf_of(client)})
-    status = register.db.execute("SELECT status FROM messages WHERE id = ?",
-                                 [message_id]).fetchone()[0]
-    assert status == "pending"
+    with inst.register() as register:
+        message = register.outbox.message(int(message_id))
+    assert message is not None and message.status == "pending"
 
 
 def test_xss_in_names_and_titles_is_escaped_everywhere(run: Run, client: TestClient,

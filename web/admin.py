@@ -10,25 +10,18 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from lifecycle.errors import InputError
-from lifecycle.store import Register
+from lifecycle.instance import Instance
 
 MIN_LENGTH = 12
 _hasher = PasswordHasher()
 
 
-def set_password(register: Register, password: str, now: datetime) -> None:
+def set_password(inst: Instance, password: str, now: datetime) -> None:
+    """The office's password, kept only as an Argon2 hash."""
     if len(password) < MIN_LENGTH:
         raise InputError(f"use at least {MIN_LENGTH} characters", field="password")
-    with register.atomic():
-        register.db.execute("DELETE FROM admin")
-        register.db.execute("INSERT INTO admin (id, password_hash, updated_at) VALUES (1, ?, ?)",
-                            [_hasher.hash(password), now.isoformat()])
-        register.audit(now, "admin.password_set", "admin")
-
-
-def password_hash(register: Register) -> str | None:
-    row = register.db.execute("SELECT password_hash FROM admin WHERE id = 1").fetchone()
-    return str(row[0]) if row else None
+    with inst.register() as register:
+        register.set_password_hash(_hasher.hash(password), now)
 
 
 def verify(hashed: str | None, password: str) -> bool:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
+import socket
 import tempfile
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -29,15 +29,14 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from documents.meta import PolicyMeta, long_date
-from documents.publish import meta_for, render_version
-from jobs.outbox import Outbox
-from lifecycle import confirmations
+from documents.meta import long_date
+from documents.publish import render_policy
+from lifecycle import confirmations, operations
 from lifecycle.dates import parse_date
-from lifecycle.errors import LifecycleError
+from lifecycle.errors import InstanceError, LifecycleError
 from lifecycle.instance import Instance
-from lifecycle.model import Person, PolicyRecord, email_key
-from lifecycle.policies import record_review, status_row
+from lifecycle.model import Person, PolicyRecord, State, Status, email_key
+from lifecycle.policies import StatusRow, status_row
 from lifecycle.store import Register
 
 from . import admin
@@ -49,7 +48,8 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",   # personal links must not leak to other sites
 }
-STATE_COLOURS = {"ok": "green", "due-soon": "amber", "due": "amber", "overdue": "red"}
+STATE_COLOURS = {State.OK: "green", State.DUE_SOON: "amber", State.DUE: "amber",
+                 State.OVERDUE: "red"}
 PLAN_DAYS = 60
 
 
@@ -77,18 +77,16 @@ class Site:
     def policy(self, policy_id: str) -> PolicyRecord | None:
         return self.register.policy(policy_id)
 
-    def render(self, policy: PolicyRecord, version: int, fmt: str) -> tuple[Path, PolicyMeta]:
+    def render(self, policy: PolicyRecord, version: int, fmt: str) -> Path:
         """The rendered file, written by `render` or now if missing; remembered per state."""
-        meta = meta_for(self.register, policy, version, self.now().date())
-        key = (policy.id, version, fmt, meta.overdue)
+        today = self.now().date()
+        key = (policy.id, version, fmt, version == policy.version and policy.review_due < today)
         path = self._renders.get(key)
         if path is None or not path.exists():
-            row = self.register.version(policy.id, version)
-            assert row is not None
-            [result] = render_version(meta, row["body"], (fmt,),
-                                      self.inst.root / "rendered" / policy.id)
+            [result] = render_policy(self.register, policy.id, version, (fmt,),
+                                     self.inst.root / "rendered" / policy.id, today)
             path = self._renders[key] = result.path
-        return path, meta
+        return path
 
 
 def page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
@@ -113,8 +111,7 @@ async def policy_list(request: Request) -> Response:
     site = site_of(request)
     today = site.now().date()
     rows = [status_row(p, today, site.inst.config) for p in site.register.policies()]
-    return page(request, "policies.html", title="Policies", policies=rows, long_date=long_date,
-                date=date)
+    return page(request, "policies.html", title="Policies", policies=rows, long_date=long_date)
 
 
 _DOC = re.compile(r"^(?P<id>[a-z0-9][a-z0-9-]*?)(?:/v(?P<version>\d+))?(?P<docx>\.docx)?$")
@@ -130,7 +127,7 @@ async def policy_file(request: Request) -> Response:
     if site.register.version(policy.id, version) is None:
         return problem(request, 404, "Not found", f"{policy.title} has no version {version}.")
     fmt = "docx" if m["docx"] else "html"
-    path, _ = site.render(policy, version, fmt)
+    path = site.render(policy, version, fmt)
     if fmt == "docx":
         return FileResponse(path, filename=path.name, headers=SECURITY_HEADERS,
                             media_type="application/vnd.openxmlformats-officedocument."
@@ -181,8 +178,9 @@ def _article(path: Path) -> str:
 @personal_link
 async def ack_page(request: Request, site: Site, ack: confirmations.Ack, policy: PolicyRecord,
                    person: Person) -> Response:
-    path, meta = site.render(policy, ack.version, "html")
-    done = confirmations.confirmation(site.register, ack)
+    path = site.render(policy, ack.version, "html")
+    meta = site.register.version_facts(policy.id, ack.version, site.now().date())
+    done = site.register.confirmation(ack.person, ack.policy_id, ack.version)
     return page(request, "ack.html", title=f"Confirm: {policy.title}", policy=policy, meta=meta,
                 person=person, done=done, article=Markup(_article(path)),
                 adopted=long_date(meta.adopted), review_due=long_date(meta.review_due),
@@ -194,10 +192,9 @@ async def ack_confirm(request: Request, site: Site, ack: confirmations.Ack,
                       policy: PolicyRecord, person: Person) -> Response:
     new = confirmations.confirm(site.register, ack, policy.sha256, client_address(request),
                                 site.now())
-    done = confirmations.confirmation(site.register, ack)
-    assert done is not None
+    done = site.register.confirmation(ack.person, ack.policy_id, ack.version)
     return page(request, "ack_done.html", title="Thank you", policy=policy, person=person,
-                new=new, when=datetime.fromisoformat(done["confirmed_at"]))
+                new=new, when=done.confirmed_at if done else site.now())
 
 
 # -- the office ----------------------------------------------------------------------------
@@ -232,7 +229,7 @@ async def login(request: Request) -> Response:
         if site.throttle.blocked(address, site.now()):
             return problem(request, 429, "Too many attempts",
                            "Too many wrong passwords from this computer: wait 15 minutes.")
-        hashed = admin.password_hash(site.register)
+        hashed = site.register.password_hash()
         ok = await run_in_threadpool(admin.verify, hashed, str(form.get("password", "")))
         if ok:
             request.session.clear()
@@ -255,39 +252,33 @@ async def logout(request: Request) -> Response:
 
 
 def _progress(site: Site, policy: PolicyRecord) -> confirmations.Progress:
-    ladder = site.inst.config.chase_after_days
-    return confirmations.progress(site.register, policy.id, policy.version,
-                                  policy.adopted.isoformat(),
-                                  f"chase-{ladder[-1]}" if ladder else None)
+    return confirmations.progress(site.register, policy, site.inst.config.chase_after_days)
+
+
+def _planned(plan: operations.Plan) -> dict[tuple[str, str, str, str], int]:
+    """The plan by day, kind, policy and stage, with how many messages each."""
+    planned: dict[tuple[str, str, str, str], int] = {}
+    for at, batch in plan.batches:
+        key = (at.strftime("%a %d %b %Y"), batch.kind, batch.policy_id or "—",
+               batch.stage or batch.period)
+        planned[key] = planned.get(key, 0) + len(batch.people)
+    return planned
 
 
 async def dashboard(request: Request) -> Response:
     if (redirect := _login_required(request)) is not None:
         return redirect
-    from jobs.tasks import rules_for
-    from lifecycle.rules import SEND, forecast
-
     site = site_of(request)
     now = site.now()
-    policies = site.register.policies()
-    rows = []
-    for policy in policies:
+    rows: list[tuple[StatusRow, str, confirmations.Progress]] = []
+    for policy in site.register.policies():
         row = status_row(policy, now.date(), site.inst.config)
-        state = _progress(site, policy)
-        rows.append({**row, "colour": STATE_COLOURS[row["state"]], "asked": len(state.asked),
-                     "confirmed": len(state.confirmed)})
-    outbox = Outbox(site.register)
-    failures = outbox.messages(status="failed")
-    rules, recipients = rules_for(site.register, site.inst)
-    planned: dict[tuple[str, str, str, str], int] = {}
-    for at, batch in forecast(rules, outbox.record(), now, PLAN_DAYS):
-        if batch.action == SEND:
-            key = (at.strftime("%a %d %b %Y"), batch.kind, batch.policy_id or "—",
-                   batch.stage or batch.period)
-            planned[key] = planned.get(key, 0) + len(batch.people)
+        rows.append((row, STATE_COLOURS[row.state], _progress(site, policy)))
+    outbox = site.register.outbox
+    plan = await run_in_threadpool(operations.plan, site.inst, now, PLAN_DAYS)
     return page(request, "dashboard.html", title="Office dashboard", policies=rows,
-                failures=failures, counts=outbox.counts(), planned=planned, days=PLAN_DAYS,
-                csrf=admin.csrf_token(request.session))
+                failures=outbox.messages(status=Status.FAILED), counts=outbox.counts(),
+                planned=_planned(plan), days=PLAN_DAYS, csrf=admin.csrf_token(request.session))
 
 
 async def policy_admin(request: Request) -> Response:
@@ -299,7 +290,7 @@ async def policy_admin(request: Request) -> Response:
         return problem(request, 404, "Not found", "There is no such policy.")
     state = _progress(site, policy)
     people = {email_key(p.email): p for p in site.register.people()}
-    done = confirmations.confirmed(site.register, policy.id, policy.version)
+    done = site.register.confirmations(policy.id, policy.version)
     return page(request, "policy_admin.html", title=policy.title, policy=policy,
                 row=status_row(policy, site.now().date(), site.inst.config),
                 missing=sorted((people[k] for k in state.missing if k in people),
@@ -337,10 +328,9 @@ async def review(request: Request, form: Any) -> Response:
             reviewed = parse_date(str(form.get("date", "")))
             next_text = str(form.get("next", "")).strip()
             next_due = parse_date(next_text) if next_text else None
-            with site.register.atomic():
-                outcome = record_review(site.register, site.inst.policies_dir, policy_id,
-                                        reviewed, next_due, new_file,
-                                        str(form.get("notes", "")), site.now())
+            outcome = await run_in_threadpool(
+                operations.record_review, site.inst, policy_id, reviewed, next_due, new_file,
+                str(form.get("notes", "")), site.now())
         except (LifecycleError, ValueError) as e:
             return RedirectResponse(f"{back}?{_query(error=str(e))}", status_code=303)
     change = (f"adopted version {outcome.version}" if outcome.text_changed
@@ -357,7 +347,7 @@ def _query(**values: str) -> str:
 async def retry(request: Request, form: Any) -> Response:
     site = site_of(request)
     try:
-        Outbox(site.register).retry(int(request.path_params["message_id"]), site.now())
+        site.register.outbox.retry(int(request.path_params["message_id"]), site.now())
     except LifecycleError as e:
         return problem(request, 409, "Cannot retry", str(e))
     return RedirectResponse("/admin#outbox", status_code=303)
@@ -370,10 +360,10 @@ async def export(request: Request) -> Response:
     writer = csv.writer(out)
     writer.writerow(["person", "email", "role", "policy", "version", "text_sha256",
                      "confirmed_at", "address"])
-    for r in confirmations.all_confirmations(site_of(request).register):
-        roles = ";".join(json.loads(r["roles"])) if r["roles"] else ""
-        writer.writerow([_cell(r["name"] or ""), r["email"] or "", roles, r["policy_id"],
-                         r["version"], r["sha256"], r["confirmed_at"], r["address"]])
+    for e in site_of(request).register.evidence():
+        c = e.confirmation
+        writer.writerow([_cell(e.name), e.email, ";".join(e.roles), c.policy_id, c.version,
+                         c.sha256, c.confirmed_at.isoformat(), c.address])
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers={
         **SECURITY_HEADERS, "Content-Disposition": 'attachment; filename="confirmations.csv"'})
 
@@ -385,6 +375,36 @@ def _cell(value: str) -> str:
 
 async def home(request: Request) -> Response:
     return RedirectResponse("/policies/", status_code=303)
+
+
+def listen(bind: str) -> socket.socket:
+    """The web port, bound before anything else starts, so that a port in use is one clear
+    line at once rather than a service half started."""
+    host, _, port = bind.rpartition(":")
+    host = host.strip("[]")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, int(port)))
+    except OSError as e:
+        sock.close()
+        raise InstanceError(f"cannot serve the web pages on {bind}: {e.strerror} (another "
+                            "program uses it? choose another with --bind or [web] bind)") from None
+    sock.listen(128)
+    return sock
+
+
+def run_web(app: Starlette, sock: socket.socket, bind: str, base_url: str) -> None:
+    """uvicorn in this (the main) thread; it returns on SIGTERM or Ctrl-C."""
+    import logging
+
+    import uvicorn
+
+    config = uvicorn.Config(app, log_config=None, access_log=False, loop="uvloop",
+                            http="httptools", timeout_graceful_shutdown=10)
+    logging.getLogger("policy_lifecycle").info(
+        "web pages on http://%s/ (links in messages use %s)", bind, base_url)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def create_app(inst: Instance, clock: Any = None) -> Starlette:

@@ -1,0 +1,210 @@
+"""The outbox: every message is recorded here, with its decision, before any attempt to send.
+It is also the record the rules read: who has been sent (or skipped) what.
+
+Statuses are ``model.Status``: a message in flight is ``sending`` and, after a crash, is sent
+again with the same Message-ID. Rows are never deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from email.utils import parseaddr
+from typing import TYPE_CHECKING, Any
+
+from .errors import LifecycleError
+from .model import Action, Kind, Person, Status
+
+if TYPE_CHECKING:
+    from .rules import Decision, Record
+
+
+def mail_domain(sender: str) -> str:
+    """The domain of the configured From address, for Message-IDs."""
+    return parseaddr(sender)[1].rpartition("@")[2] or "policy-lifecycle.invalid"
+
+
+def message_id(key: str, domain: str) -> str:
+    """Derived from the key alone, so a message sent again is recognisably the same one."""
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    key: str
+    kind: Kind
+    policy_id: str
+    period: str
+    stage: str
+    person_key: str
+    to_name: str
+    to_email: str
+    office_copy: bool
+    eligible: date
+    status: Status
+    message_id: str
+    attempts: int
+    decided_at: datetime
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    last_error: str
+
+    @classmethod
+    def of(cls, row: sqlite3.Row) -> Message:
+        return cls(
+            id=row["id"], key=row["key"], kind=Kind(row["kind"]), policy_id=row["policy_id"] or "",
+            period=row["period"] or "", stage=row["stage"] or "", person_key=row["person_key"],
+            to_name=row["to_name"], to_email=row["to_email"], office_copy=bool(row["office_copy"]),
+            eligible=date.fromisoformat(row["eligible"]), status=Status(row["status"]),
+            message_id=row["message_id"], attempts=row["attempts"],
+            decided_at=datetime.fromisoformat(row["decided_at"]),
+            next_attempt_at=_when(row["next_attempt_at"]), sent_at=_when(row["sent_at"]),
+            last_error=row["last_error"] or "")
+
+
+Transaction = Callable[[], AbstractContextManager[Any]]
+Audit = Callable[..., None]
+
+
+class Outbox:
+    """All SQL about messages, on the register's connection and in its transactions."""
+
+    def __init__(self, db: sqlite3.Connection, transaction: Transaction, audit: Audit) -> None:
+        self._db = db
+        self._transaction = transaction
+        self._audit = audit
+
+    def record(self) -> Record:
+        from .rules import Record
+
+        return Record.of(self._db.execute(
+            "SELECT kind, policy_id, period, stage, person_key, status, decided_at"
+            " FROM messages").fetchall())
+
+    def enqueue(self, decisions: Iterable[Decision], people: dict[str, Person], sender: str,
+                now: datetime) -> int:
+        """Record decisions (call inside the transaction that decided them); returns how many
+        were new. A key already recorded is left alone, so enqueueing is idempotent."""
+        stamp = now.isoformat()
+        domain = mail_domain(sender)
+        rows = [(d.key, d.kind, d.policy_id, d.period, d.stage, d.person, people[d.person].name,
+                 people[d.person].email, int(d.office_copy), d.eligible.isoformat(),
+                 Status.SKIPPED if d.action == Action.SKIP else Status.PENDING,
+                 message_id(d.key, domain), stamp, None if d.action == Action.SKIP else stamp)
+                for d in decisions]
+        with self._transaction():
+            before = self.count()
+            self._db.executemany(
+                "INSERT OR IGNORE INTO messages (key, kind, policy_id, period, stage, person_key,"
+                " to_name, to_email, office_copy, eligible, status, message_id, decided_at,"
+                " next_attempt_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                rows)
+            return self.count() - before
+
+    def count(self, status: Status | None = None) -> int:
+        where, params = ("WHERE status = ?", [status]) if status else ("", [])
+        row = self._db.execute(f"SELECT count(*) FROM messages {where}", params).fetchone()
+        return int(row[0])
+
+    def deliverable(self, now: datetime) -> list[Message]:
+        """Pending messages whose time has come, and any left in flight by a crash. Times are
+        compared as instants (julianday reads the UTC offset), never as text: a retry written
+        at +01:00 is due at the same instant as one written at +00:00."""
+        rows = self._db.execute(
+            "SELECT * FROM messages WHERE status = ? OR (status = ?"
+            " AND julianday(next_attempt_at) <= julianday(?)) ORDER BY id",
+            [Status.SENDING, Status.PENDING, now.isoformat()])
+        return [Message.of(r) for r in rows]
+
+    def _set(self, message_id: int, **values: Any) -> None:
+        """One committed UPDATE (the per-message path: plain SQL, no read-back)."""
+        columns = ", ".join(f"{k} = ?" for k in values)
+        with self._transaction():
+            self._db.execute(f"UPDATE messages SET {columns} WHERE id = ?",
+                             [*values.values(), message_id])
+
+    def mark_sending(self, message: Message) -> None:
+        self._set(message.id, status=Status.SENDING, attempts=message.attempts + 1)
+
+    def mark_sent(self, message: Message, now: datetime) -> None:
+        self._set(message.id, status=Status.SENT, sent_at=now.isoformat(), last_error=None,
+                  next_attempt_at=None)
+
+    def mark_retry(self, message: Message, now: datetime, error: str, retry_for: timedelta,
+                   max_wait: timedelta = timedelta(hours=1)) -> bool:
+        """Back off exponentially (1, 2, 4 ... minutes, at most an hour); give up and mark the
+        message failed once it has been retried for ``retry_for``. Returns True if failed."""
+        if now - message.decided_at >= retry_for:
+            hours = int(retry_for.total_seconds() // 3600)
+            self.mark_failed(message, now, f"gave up after {hours} hours: {error}")
+            return True
+        wait = min(timedelta(minutes=2 ** min(message.attempts, 10)), max_wait)
+        self._set(message.id, status=Status.PENDING, last_error=error,
+                  next_attempt_at=(now + wait).isoformat())
+        return False
+
+    def mark_failed(self, message: Message, now: datetime, error: str) -> None:
+        with self._transaction():
+            self._set(message.id, status=Status.FAILED, last_error=error, next_attempt_at=None)
+            self._audit(now, "message.failed", message.policy_id or "digest", key=message.key,
+                        error=error)
+
+    def message(self, message_id: int) -> Message | None:
+        row = self._db.execute("SELECT * FROM messages WHERE id = ?", [message_id]).fetchone()
+        return Message.of(row) if row else None
+
+    def retry(self, message_id: int, now: datetime) -> Message:
+        """Put a failed message back in the queue now (``outbox retry ID``)."""
+        with self._transaction():
+            message = self.message(message_id)
+            if message is None:
+                raise LifecycleError(f"no message {message_id} in the outbox")
+            if message.status != Status.FAILED:
+                raise LifecycleError(f"message {message_id} is {message.status}, not failed")
+            self._set(message_id, status=Status.PENDING, next_attempt_at=now.isoformat(),
+                      decided_at=now.isoformat(), attempts=0)
+            self._audit(now, "message.retried", message.policy_id or "digest", key=message.key)
+        return replace(message, status=Status.PENDING, next_attempt_at=now, decided_at=now,
+                       attempts=0)
+
+    def messages(self, status: Status | None = None,
+                 policy_id: str | None = None) -> list[Message]:
+        clauses, params = [], []
+        for column, value in (("status", status), ("policy_id", policy_id)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._db.execute(f"SELECT * FROM messages {where} ORDER BY id", params)
+        return [Message.of(r) for r in rows]
+
+    def counts(self) -> dict[Status, int]:
+        rows = self._db.execute("SELECT status, count(*) FROM messages GROUP BY status")
+        return {Status(status): n for status, n in rows.fetchall()}
+
+    def asked(self, policy_id: str, since: date) -> set[str]:
+        """Who has been asked to read and confirm a policy (a reminder or an update notice,
+        not skipped) on or after ``since``."""
+        rows = self._db.execute(
+            "SELECT DISTINCT person_key FROM messages WHERE policy_id = ? AND kind IN (?, ?)"
+            " AND status IN (?, ?, ?) AND substr(decided_at, 1, 10) >= ?",
+            [policy_id, Kind.REMINDER, Kind.UPDATED, Status.PENDING, Status.SENDING,
+             Status.SENT, since.isoformat()])
+        return {r[0] for r in rows}
+
+    def chased(self, policy_id: str, stage: str, since: date) -> set[str]:
+        """Who was sent the chaser ``stage`` for a policy on or after ``since``."""
+        rows = self._db.execute(
+            "SELECT DISTINCT person_key FROM messages WHERE policy_id = ? AND kind = ?"
+            " AND stage = ? AND status = ? AND substr(decided_at, 1, 10) >= ?",
+            [policy_id, Kind.CHASE, stage, Status.SENT, since.isoformat()])
+        return {r[0] for r in rows}
