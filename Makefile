@@ -38,6 +38,7 @@ clean:
 	rm -rf $(VENV) build *.egg-info
 
 bench: $(STAMP)
+	$(PY) bench/startup.py
 	$(PY) bench/render.py
 	$(PY) bench/service.py
 	$(PY) bench/web.py

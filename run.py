@@ -115,7 +115,7 @@ def init(ctx: click.Context, now_text: str | None) -> None:
 
 
 def _print_status(inst: Instance, now: datetime, as_json: bool) -> None:
-    from lifecycle.operations import status
+    from lifecycle.status import status
 
     rows = status(inst, now.date())
     if as_json:

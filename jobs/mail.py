@@ -27,7 +27,8 @@ from lifecycle.confirmations import Ack, make_token, progress
 from lifecycle.dates import month_phrase, span_phrase
 from lifecycle.model import Kind, PolicyRecord, State, Status, email_key
 from lifecycle.outbox import Message, mail_domain
-from lifecycle.policies import require_policy, status_row
+from lifecycle.policies import require_policy
+from lifecycle.status import status_row
 from lifecycle.store import Register
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "documents" / "templates" / "mail"

@@ -213,7 +213,12 @@ def load_config(path: Path) -> Config:
     """Read ``path`` if it exists; unknown keys and wrong values are errors, not ignored."""
     if not path.exists():
         return Config()
-    text = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"not UTF-8 text (byte 0x{data[e.start]:02x}): save it as UTF-8",
+                         file=path, line=data[:e.start].count(b"\n") + 1) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -18,6 +17,8 @@ def email_key(email: str) -> str:
 
 def text_hash(body: str) -> str:
     """The hash that identifies a version's text: line endings and trailing space do not count."""
+    import hashlib
+
     normal = "\n".join(line.rstrip() for line in body.replace("\r\n", "\n").split("\n")).strip()
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 

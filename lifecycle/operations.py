@@ -2,7 +2,8 @@
 and the dashboard only format what these return. Each takes the instance and ``now``, opens the
 register, owns its transaction, closes the register and returns plain values.
 
-(Delivery and rendering are operations too, one layer up: ``jobs.tasks.tick`` and
+(``status.status`` is one too, kept beside the status row so that the most frequent command
+loads the least; delivery and rendering are one layer up: ``jobs.tasks.tick`` and
 ``documents.publish.render_policies``.)
 """
 
@@ -11,15 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .confirmations import ensure_secret
 from .instance import Instance
 from .model import AuditEntry, Cycle, Person, PolicyRecord, Review, Status, Version, email_key
-from .outbox import Message
-from .people import ImportResult
-from .policies import ReviewOutcome, StatusRow, SyncResult, require_policy, status_row
-from .rules import Batch, Recipient, Rules, forecast
-from .store import Register
+
+if TYPE_CHECKING:   # each operation imports what it uses, so a command loads only that
+    from .outbox import Message
+    from .people import ImportResult
+    from .policies import ReviewOutcome, SyncResult
+    from .rules import Batch, Rules
+    from .store import Register
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class InitResult:
 
 def initialise(inst: Instance, now: datetime) -> InitResult:
     """Create the register if needed and import every ``data/policies/*.md``, all or nothing."""
+    from .confirmations import ensure_secret
     from .policies import sync_source
     from .sources import load_sources
 
@@ -43,11 +47,6 @@ def initialise(inst: Instance, now: datetime) -> InitResult:
         version = register.schema_version
     ensure_secret(inst.root)
     return InitResult(inst.db_path, created, version, synced, inst.policies_dir)
-
-
-def status(inst: Instance, today: date) -> list[StatusRow]:
-    with inst.register() as register:
-        return [status_row(p, today, inst.config) for p in register.policies()]
 
 
 def people(inst: Instance) -> list[Person]:
@@ -81,6 +80,8 @@ class History:
 
 
 def history(inst: Instance, policy_id: str) -> History:
+    from .policies import require_policy
+
     with inst.register() as register:
         policy = require_policy(register, policy_id)
         return History(policy, register.versions(policy_id), register.cycles(policy_id),
@@ -89,6 +90,8 @@ def history(inst: Instance, policy_id: str) -> History:
 
 def rules_for(register: Register, inst: Instance) -> tuple[Rules, dict[str, Person]]:
     """The rules over the register as it is now, and the directory by email key."""
+    from .rules import Recipient, Rules
+
     people = {email_key(p.email): p for p in register.people()}
     policies = register.policies()
     confirmed = {p.id: set(register.confirmations(p.id, p.version)) for p in policies}
@@ -113,6 +116,7 @@ class Plan:
 def plan(inst: Instance, start: datetime, days: int) -> Plan:
     """The service's own evaluation run at future times, against a record read for it."""
     from .model import Action
+    from .rules import forecast
 
     with inst.register() as register:
         rules, people = rules_for(register, inst)

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
 from .errors import LifecycleError
@@ -25,6 +24,8 @@ if TYPE_CHECKING:
 
 def mail_domain(sender: str) -> str:
     """The domain of the configured From address, for Message-IDs."""
+    from email.utils import parseaddr
+
     return parseaddr(sender)[1].rpartition("@")[2] or "policy-lifecycle.invalid"
 
 

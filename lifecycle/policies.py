@@ -6,14 +6,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
-from .config import Config
-from .dates import add_months, review_state
+from .dates import add_months
 from .errors import InputError, UnknownPolicy
 from .files import write_atomically
-from .model import PolicyRecord, PolicySource, State, text_hash
-from .rules import next_review_stage
+from .model import PolicyRecord, PolicySource, text_hash
 from .sources import line_of_field, parse_source, read_text, rewrite_dates, split_front_matter
 from .store import Register
 
@@ -136,41 +133,3 @@ def _record_review(
     register.add_review(policy, reviewed_on, due, version, notes, now)
     write_atomically(source_path, rewrite_dates(text, adopted, due))
     return ReviewOutcome(policy.id, reviewed_on, due, version, version != policy.version)
-
-
-@dataclass(frozen=True)
-class StatusRow:
-    """One line of the register: where a policy stands today and its next prompt."""
-
-    id: str
-    title: str
-    version: int
-    adopted: date
-    approver: str
-    review_due: date
-    state: State
-    days_overdue: int
-    days_until_due: int
-    summary: str
-    next_stage: str
-    next_date: date
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "title": self.title, "version": self.version,
-            "adopted": self.adopted.isoformat(), "approver": self.approver,
-            "review_due": self.review_due.isoformat(), "state": str(self.state),
-            "days_overdue": self.days_overdue, "days_until_due": self.days_until_due,
-            "summary": self.summary,
-            "next_prompt": {"stage": self.next_stage, "date": self.next_date.isoformat()},
-        }
-
-
-def status_row(policy: PolicyRecord, today: date, config: Config) -> StatusRow:
-    state = review_state(policy.review_due, today, config.due_soon_days)
-    stage, when = next_review_stage(policy, config, today)
-    return StatusRow(
-        id=policy.id, title=policy.title, version=policy.version, adopted=policy.adopted,
-        approver=policy.approver, review_due=policy.review_due, state=state.state,
-        days_overdue=state.days_overdue, days_until_due=state.days_until_due,
-        summary=state.phrase, next_stage=stage, next_date=when)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, InstanceError, RegisterBusy, UnknownPolicy
 from .model import (
@@ -31,7 +31,9 @@ from .model import (
     Version,
     VersionFacts,
 )
-from .outbox import Outbox
+
+if TYPE_CHECKING:
+    from .outbox import Outbox
 
 SCHEMA_VERSION = 3          # the number of migrations in migrations.py (a test keeps it so)
 BUSY_SECONDS = 30           # how long a writer waits for another to finish
@@ -121,7 +123,16 @@ class Register:
         except sqlite3.DatabaseError as e:
             self.close()
             raise translate(e, path) from None
-        self.outbox = Outbox(self._db, self.transaction, self.audit)
+        self._outbox: Outbox | None = None
+
+    @property
+    def outbox(self) -> Outbox:
+        """The outbox's statements, on this connection and in its transactions."""
+        from .outbox import Outbox
+
+        if self._outbox is None:
+            self._outbox = Outbox(self._db, self.transaction, self.audit)
+        return self._outbox
 
     # -- the connection ----------------------------------------------------------------
 

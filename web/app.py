@@ -36,7 +36,7 @@ from lifecycle.dates import parse_date
 from lifecycle.errors import InstanceError, LifecycleError
 from lifecycle.instance import Instance
 from lifecycle.model import Person, PolicyRecord, State, Status, email_key
-from lifecycle.policies import StatusRow, status_row
+from lifecycle.status import StatusRow, status_row
 from lifecycle.store import Register
 
 from . import admin

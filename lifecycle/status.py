@@ -1,0 +1,57 @@
+"""Where each policy stands today: the register as ``status`` and the dashboard show it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from .config import Config
+from .dates import review_state
+from .instance import Instance
+from .model import PolicyRecord, State
+from .stages import next_review_stage
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """One line of the register: where a policy stands today and its next prompt."""
+
+    id: str
+    title: str
+    version: int
+    adopted: date
+    approver: str
+    review_due: date
+    state: State
+    days_overdue: int
+    days_until_due: int
+    summary: str
+    next_stage: str
+    next_date: date
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "title": self.title, "version": self.version,
+            "adopted": self.adopted.isoformat(), "approver": self.approver,
+            "review_due": self.review_due.isoformat(), "state": str(self.state),
+            "days_overdue": self.days_overdue, "days_until_due": self.days_until_due,
+            "summary": self.summary,
+            "next_prompt": {"stage": self.next_stage, "date": self.next_date.isoformat()},
+        }
+
+
+def status_row(policy: PolicyRecord, today: date, config: Config) -> StatusRow:
+    state = review_state(policy.review_due, today, config.due_soon_days)
+    stage, when = next_review_stage(policy, config, today)
+    return StatusRow(
+        id=policy.id, title=policy.title, version=policy.version, adopted=policy.adopted,
+        approver=policy.approver, review_due=policy.review_due, state=state.state,
+        days_overdue=state.days_overdue, days_until_due=state.days_until_due,
+        summary=state.phrase, next_stage=stage, next_date=when)
+
+
+def status(inst: Instance, today: date) -> list[StatusRow]:
+    """Every policy in the register, where it stands ``today``."""
+    with inst.register() as register:
+        return [status_row(p, today, inst.config) for p in register.policies()]
