@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DATA ?= data
 
-.PHONY: run test lint bench tools screenshots clean
+.PHONY: run test lint bench tools screenshots docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ bench: $(STAMP)
 	$(PY) bench/render.py
 	$(PY) bench/service.py
 	$(PY) bench/web.py
+
+# The README's command reference, from the commands' own --help (tests check it is current).
+docs: $(STAMP)
+	$(VENV)/bin/cog -r README.md
 
 screenshots: $(STAMP)
 	$(PY) docs/screenshots.py

@@ -181,3 +181,12 @@ def test_every_command_is_in_the_readme() -> None:
         names = [f"{name} {sub}" for sub in getattr(command, "commands", {})] or [name]
         for full in names:
             assert f"`{full}" in readme or f"run.py {full}" in readme, full
+
+
+def test_the_readme_command_reference_is_generated_from_the_commands() -> None:
+    """cog --check fails when any command's help differs from what the README shows."""
+    result = subprocess.run([sys.executable, "-m", "cogapp", "--check", "README.md"], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "### `policy-lifecycle review record`" in readme

@@ -265,6 +265,10 @@ def test_render_bad_arguments(run: Run, initialised: Path, args: list[str], patt
 
 
 def test_parse_never_crashes_on_odd_input() -> None:
+    """Odd input parses, and every word in it survives to the document (list markers aside)."""
     for text in ["*", "**", "[", "](", "- \n  -\n    -", "\x00", "<", "&", "1.\n2.", "#" * 7,
-                 "> > > deep", "|a|\n|-|", "x" * 100_000, "\u202e\u200b", "```\nunclosed"]:
-        parse(text)
+                 "> > > deep", "|a|\n|-|", "x" * 100_000, "\u202e\u200b", "```\nunclosed",
+                 "<script>alert(1)</script>", "[link](javascript:alert(1))"]:
+        document = parse(text)
+        shown = words(f"{document.title or ''} {document.body.text()}")
+        assert is_subsequence(source_words(text), shown), text[:40]

@@ -2,7 +2,6 @@
 
 import re
 from datetime import date
-from pathlib import Path
 
 from conftest import REPO, SEED_TEXT
 
@@ -22,8 +21,8 @@ def test_every_published_word_in_order() -> None:
 
 def test_fixture_is_the_shared_seed() -> None:
     shared = REPO.parent / "shared" / "seeds" / "policy-for-social-networking.txt"
-    if shared.exists():
-        assert shared.read_bytes() == SEED_TEXT.read_bytes()
+    assert shared.exists(), f"{shared} is missing: the tests run with shared/ beside the repo"
+    assert shared.read_bytes() == SEED_TEXT.read_bytes()
 
 
 def test_front_matter() -> None:
@@ -45,4 +44,3 @@ def test_structure_is_real_markdown() -> None:
         assert f"\n## {heading}\n" in body
     assert "\n#### DO\n" in body and "\n#### DO NOT\n" in body
     assert "- **Act responsibly at all times.**" in body
-    assert Path(REPO / "data" / "policies").is_dir()

@@ -4,6 +4,7 @@ middle of a 2,000-message run that loses nothing."""
 from __future__ import annotations
 
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -86,6 +87,23 @@ def test_a_second_service_on_the_same_data_refuses(running: subprocess.Popen[str
     assert "Traceback" not in second.stderr
     tick = run("tick", "--now", START)
     assert tick.exit_code == 1 and "already running" in tick.output
+
+
+def test_a_taken_web_port_is_refused_at_once_before_anything_is_sent(people: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, str(REPO / "run.py"), "--data", str(people),
+                                 "serve", "--now", START, "--bind", f"127.0.0.1:{port}"],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and time.monotonic() - started < 10
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot serve the web pages on "), \
+        result.stderr
+    assert counts(people) == {}                      # nothing evaluated, nothing sent
+    assert not (people / "mail").exists()
 
 
 def staff_csv(path: Path, n: int) -> Path:
