@@ -12,7 +12,6 @@ import hashlib
 import os
 import smtplib
 import socket
-import tempfile
 from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, Protocol
 
 from lifecycle.config import Config
 from lifecycle.errors import LifecycleError
+from lifecycle.files import write_atomically
 
 PASSWORD_ENV = "POLICY_LIFECYCLE_SMTP_PASSWORD"
 KEYRING_SERVICE = "policy-lifecycle"
@@ -55,12 +55,7 @@ class FileTransport:
         folder.mkdir(parents=True, exist_ok=True)
         kind, policy = key.split("/")[:2]
         ident = hashlib.sha256(key.encode()).hexdigest()[:16]
-        path = folder / f"{kind}-{policy or 'office'}-{ident}.eml"
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as f:
-            f.write(mail)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        write_atomically(folder / f"{kind}-{policy or 'office'}-{ident}.eml", mail)
 
     def close(self) -> None:
         pass

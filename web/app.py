@@ -13,7 +13,8 @@ import io
 import re
 import socket
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,11 @@ class Site:
     def now(self) -> datetime:
         now: datetime = self.clock()
         return now
+
+    def close(self) -> None:
+        if self._register is not None:
+            self._register.close()
+            self._register = None
 
     def policy(self, policy_id: str) -> PolicyRecord | None:
         return self.register.policy(policy_id)
@@ -410,7 +416,12 @@ def run_web(app: Starlette, sock: socket.socket, bind: str, base_url: str) -> No
 def create_app(inst: Instance, clock: Any = None) -> Starlette:
     site = Site(inst, clock or (lambda: inst.now()))
     https = inst.config.base_url.startswith("https://")
-    app = Starlette(routes=[
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        site.close()
+
+    app = Starlette(lifespan=lifespan, routes=[
         Route("/", home),
         Route("/policies/", policy_list),
         Route("/policies/{rest:path}", policy_file),
