@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -354,7 +355,8 @@ def plan(ctx: click.Context, from_text: str | None, days: int, as_json: bool) ->
 
     inst = _open(ctx)
     start = _now(inst, from_text, "--from")
-    result = forecast(inst, start, days)
+    with _collector_resting():
+        result = forecast(inst, start, days)
     people = result.people
     if as_json:
         _print_json([{"at": at.isoformat(), "kind": b.kind, "policy": b.policy_id or None,
@@ -374,6 +376,24 @@ def plan(ctx: click.Context, from_text: str | None, days: int, as_json: bool) ->
     click.echo(_table([(*g, count, ", ".join(people[k].email for k in first[:3])
                         + (" …" if count > 3 else "")) for g, (count, first) in groups.items()],
                       ["WHEN", "KIND", "POLICY", "STAGE", "COUNT", "TO"]))
+
+
+@contextmanager
+def _collector_resting() -> Iterator[None]:
+    """The one speed device of its kind, here and nowhere else: a year's forecast for a
+    large school builds millions of small tuples and no reference cycles, and the cyclic
+    collector's passes over them cost more than the forecast itself (3.3 s against 4.0 s at
+    200 policies and 5,020 people). `plan` is a process of its own, so it rests the collector
+    for the forecast and restores it after; the library never touches the collector."""
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @cli.group(invoke_without_command=True)
