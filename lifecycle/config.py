@@ -19,6 +19,7 @@ from .dates import parse_date
 from .errors import InputError
 from .model import ROLES
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -106,6 +107,31 @@ def _ladder(value: Any) -> tuple[int, ...]:
     return tuple(sorted({_positive(v) for v in value if _positive(v) > 0}))
 
 
+def _port(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
+        raise ValueError(f"expected a port from 1 to 65535, got {value!r}")
+    return value
+
+
+def _timeout(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 300:
+        raise ValueError(f"expected a number of seconds from 1 to 300, got {value!r}")
+    return value
+
+
+def _sender(value: Any) -> str:
+    """A From line with an address in it: 'School <policies@school.example>'."""
+    from email.utils import parseaddr
+
+    text = _text(value)
+    address = parseaddr(text)[1]
+    if _CONTROL.search(text) or not re.fullmatch(r"[^@\s<>]+@[^@\s<>.]+(\.[^@\s<>.]+)+",
+                                                  address):
+        raise ValueError(f"expected a name and address such as 'School <policies@school."
+                         f"example>', got {value!r}")
+    return text
+
+
 def _bind(value: Any) -> str:
     m = re.fullmatch(r"([\w.\-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})", str(value))
     if not m or not 0 < int(m[2]) < 65536:
@@ -189,14 +215,14 @@ _SETTINGS: dict[tuple[str, str | None], tuple[str, Callable[[Any], Any]]] = {
     ("closures", None): ("closures", _closures),
     ("approvers", None): ("approvers", _approvers),
     ("mail", "transport"): ("transport", _choice("files", "smtp")),
-    ("mail", "from"): ("sender", _text),
+    ("mail", "from"): ("sender", _sender),
     ("web", "base_url"): ("base_url", _url),
     ("mail", "retry_for_hours"): ("retry_for_hours", _positive),
     ("smtp", "host"): ("smtp_host", _text),
-    ("smtp", "port"): ("smtp_port", _positive),
+    ("smtp", "port"): ("smtp_port", _port),
     ("smtp", "security"): ("smtp_security", _choice("starttls", "ssl", "none")),
     ("smtp", "user"): ("smtp_user", lambda v: str(v).strip()),
-    ("smtp", "timeout"): ("smtp_timeout", _positive),
+    ("smtp", "timeout"): ("smtp_timeout", _timeout),
     ("confirmations", "chase_after_days"): ("chase_after_days", _ladder),
     ("web", "bind"): ("web_bind", _bind),
 }

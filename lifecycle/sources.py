@@ -63,6 +63,7 @@ def _nodes(front: str, path: Path) -> dict[str, tuple[Any, int]]:
         if not isinstance(root, yaml.MappingNode):
             raise InputError("must be a set of 'key: value' lines", file=path, line=2,
                              field="front matter")
+        _refuse_aliases(root, path)
         found: dict[str, tuple[Any, int]] = {}
         for key_node, value_node in root.value:
             key = str(loader.construct_object(key_node, deep=True))
@@ -78,6 +79,23 @@ def _nodes(front: str, path: Path) -> dict[str, tuple[Any, int]]:
                          field="front matter") from None
     finally:
         loader.dispose()
+
+
+def _refuse_aliases(root: yaml.Node, path: Path) -> None:
+    """YAML aliases (&name / *name) can make a few lines stand for millions of values; front
+    matter has no use for them, so a node reached twice is refused before anything is built."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            raise InputError("YAML aliases (&name and *name) are not allowed here", file=path,
+                             line=node.start_mark.line + 2, field="front matter")
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack += [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
 
 
 def _text(value: Any) -> str:

@@ -83,6 +83,10 @@ def test_missing_csv_file(run: Run, initialised: Path) -> None:
     assert_refused(run("people", "import", "nowhere.csv"), r"nowhere\.csv: No such file")
 
 
+ALIAS_BOMB = "".join(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]\n"
+                     for i in range(1, 9))
+
+
 FRONT_MATTER_CASES = {
     "no front matter": (lambda t: t.split("---\n", 2)[2], r":1: front matter: missing"),
     "not closed": (lambda t: t.replace("---\n\n# POLICY", "\n# POLICY"),
@@ -106,6 +110,9 @@ FRONT_MATTER_CASES = {
     "id not file name": (lambda t: t.replace("id: social-networking", "id: social-media"),
                          r":2: id: 'social-media' does not match the file name"),
     "empty body": (lambda t: t.split("# POLICY")[0], r":\d+: body: the policy has no text"),
+    # a billion laughs: eight lines that would expand to 10^8 values
+    "yaml aliases": (lambda t: t.replace("related:", "l0: &l0 [x]\n" + ALIAS_BOMB + "related:"),
+                     r":\d+: front matter: YAML aliases \(&name and \*name\) are not allowed"),
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -157,3 +157,20 @@ def test_a_missing_password_is_one_line_from_tick(run: Run, inst: Instance,
     assert result.exit_code == 1
     assert result.output.splitlines()[-1].startswith(
         "Error: no SMTP password for office@example.org: set POLICY_LIFECYCLE_SMTP_PASSWORD")
+
+
+def test_a_retry_is_due_by_the_instant_across_the_autumn_clock_change(inst: Instance) -> None:
+    """A retry written in summer time (+01:00) falls due at its instant after the clocks go
+    back, although its text sorts after the winter-time now (01:41+01:00 > 01:05+00:00)."""
+    before = datetime(2026, 10, 25, 1, 40, tzinfo=ZoneInfo("Europe/London"), fold=0)
+    assert before.utcoffset() == timedelta(hours=1)
+    evaluate(inst, datetime(2026, 10, 23, 9, 0, tzinfo=ZoneInfo("Europe/London")))
+    with inst.register() as register:
+        message = register.outbox.deliverable(before)[0]
+        register.outbox.mark_retry(message, before, "451 busy", timedelta(hours=48))
+        due_at = before + timedelta(minutes=1)                 # 00:41 UTC
+        after = datetime(2026, 10, 25, 1, 5, tzinfo=UTC)      # 01:05 GMT, 24 minutes later
+        assert after.astimezone(ZoneInfo("Europe/London")).isoformat() < due_at.isoformat()
+        assert message.id in {m.id for m in register.outbox.deliverable(after)}
+        assert message.id not in {m.id for m in register.outbox.deliverable(
+            due_at - timedelta(seconds=1))}

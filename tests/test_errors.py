@@ -53,6 +53,9 @@ CONFIG_MISTAKES = {
     "start = 2027-02-13": "start = 2027-02-30",
     'bind = "127.0.0.1:8080"': 'bind = "nowhere"',
     "retry_for_hours = 48": "retry_for_hours = -1\nsurprise = 1",
+    "port = 587": "port = 70000",
+    "timeout = 30": "timeout = 0",
+    'from = "St Ann\'s School policies <policies@example.org>"': 'from = "policies"',
 }
 
 
