@@ -268,3 +268,54 @@ def test_xss_in_names_and_titles_is_escaped_everywhere(run: Run, client: TestCli
         assert "<script>alert" not in page.text and "<img src=x" not in page.text, page.url
     assert "&lt;img src=x onerror=alert(1)&gt;" in pages[0].text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages[2].text
+
+
+def test_every_response_carries_the_security_headers(client: TestClient, inst: Instance) -> None:
+    link = ack_link(inst, "d.okafor@example.org")
+    responses = {
+        "framework 404": client.get("/no/such/page"),
+        "redirect": client.get("/", follow_redirects=False),
+        "policy page": client.get("/policies/social-networking"),
+        "word file": client.get("/policies/social-networking.docx"),
+        "personal page": client.get(link),
+        "login": client.get("/admin/login"),
+        "office redirect": client.get("/admin", follow_redirects=False),
+    }
+    for name, response in responses.items():
+        assert response.headers["content-security-policy"].startswith("default-src 'none'"), name
+        assert response.headers["x-content-type-options"] == "nosniff", name
+        assert response.headers["referrer-policy"] == "no-referrer", name
+    for name in ("personal page", "login", "office redirect"):
+        assert responses[name].headers["cache-control"] == "no-store", name
+    assert "cache-control" not in responses["policy page"].headers
+
+
+@pytest.mark.parametrize("path", ["/policies/social-networking/v99999999999999999999",
+                                  "/policies/social-networking/v0",
+                                  "/policies/social-networking/v1234567890.docx"])
+def test_numbers_in_paths_are_checked_before_use(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code == 404
+
+
+def test_logging_out_ends_the_session_on_the_server(client: TestClient) -> None:
+    login(client)
+    cookie = client.cookies.get("policy_lifecycle_admin")
+    assert cookie and client.get("/admin").status_code == 200
+    client.post("/admin/logout", data={"csrf": csrf_of(client)})
+    client.cookies.set("policy_lifecycle_admin", cookie)      # a copy kept from before
+    response = client.get("/admin", follow_redirects=False)
+    assert response.status_code == 303 and "/admin/login" in response.headers["location"]
+
+
+def test_every_cell_of_the_export_is_neutralised(run: Run, client: TestClient,
+                                                 inst: Instance) -> None:
+    (inst.root / "formula.csv").write_text(
+        "name,email,roles,start_date,end_date\n=HYPERLINK(\"http://x\"),"
+        "d.okafor@example.org,staff,2015-09-01,\n", encoding="utf-8")
+    assert run("people", "import", str(inst.root / "formula.csv")).exit_code == 0
+    client.post(ack_link(inst, "d.okafor@example.org"),
+                headers={"X-Forwarded-For": "=1+1"})
+    login(client)
+    rows = list(csv.reader(io.StringIO(client.get("/admin/confirmations.csv").text)))
+    assert rows[1][0] == "'=HYPERLINK(\"http://x\")"
+    assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows[1:] for cell in row)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import secrets
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,12 +24,14 @@ from urllib.parse import urlencode
 from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from documents.meta import long_date
 from documents.publish import render_policy
@@ -64,6 +67,12 @@ class Site:
         self._register: Register | None = None
         self._renders: dict[tuple[str, int, str, bool], Path] = {}
         self.throttle = admin.Throttle()
+        self.sessions: set[str] = set()     # the office's open sessions
+
+    def open_session(self) -> str:
+        session = secrets.token_urlsafe(32)
+        self.sessions.add(session)
+        return session
 
     @property
     def register(self) -> Register:
@@ -98,7 +107,6 @@ class Site:
 def page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
     response = TEMPLATES.TemplateResponse(request, name, {
         "school": request.app.state.site.inst.config.school, **context}, status_code=status)
-    response.headers.update(SECURITY_HEADERS)
     return response
 
 
@@ -120,7 +128,9 @@ async def policy_list(request: Request) -> Response:
     return page(request, "policies.html", title="Policies", policies=rows, long_date=long_date)
 
 
-_DOC = re.compile(r"^(?P<id>[a-z0-9][a-z0-9-]*?)(?:/v(?P<version>\d+))?(?P<docx>\.docx)?$")
+# a version number is at most nine digits: anything longer is no version of ours (and would
+# overflow SQLite's integer)
+_DOC = re.compile(r"^(?P<id>[a-z0-9][a-z0-9-]*?)(?:/v(?P<version>[1-9]\d{0,8}))?(?P<docx>\.docx)?$")
 
 
 async def policy_file(request: Request) -> Response:
@@ -135,10 +145,10 @@ async def policy_file(request: Request) -> Response:
     fmt = "docx" if m["docx"] else "html"
     path = site.render(policy, version, fmt)
     if fmt == "docx":
-        return FileResponse(path, filename=path.name, headers=SECURITY_HEADERS,
+        return FileResponse(path, filename=path.name,
                             media_type="application/vnd.openxmlformats-officedocument."
                                        "wordprocessingml.document")
-    return FileResponse(path, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
+    return FileResponse(path, media_type="text/html; charset=utf-8")
 
 
 # -- read and confirm ----------------------------------------------------------------------
@@ -206,7 +216,10 @@ async def ack_confirm(request: Request, site: Site, ack: confirmations.Ack,
 # -- the office ----------------------------------------------------------------------------
 
 def _logged_in(request: Request) -> bool:
-    return request.session.get("admin") is True
+    """A signed cookie alone is not enough: its session must still be open on the server, so
+    logging out (or restarting the service) ends it even if the cookie was copied."""
+    session = request.session.get("admin")
+    return isinstance(session, str) and session in site_of(request).sessions
 
 
 def _login_required(request: Request) -> Response | None:
@@ -239,7 +252,7 @@ async def login(request: Request) -> Response:
         ok = await run_in_threadpool(admin.verify, hashed, str(form.get("password", "")))
         if ok:
             request.session.clear()
-            request.session["admin"] = True
+            request.session["admin"] = site.open_session()
             admin.csrf_token(request.session)
             target = str(request.query_params.get("next", "/admin"))
             return RedirectResponse(target if target.startswith("/admin") else "/admin", 303)
@@ -253,6 +266,7 @@ async def logout(request: Request) -> Response:
     form, refused = await _form(request)
     if refused:
         return refused
+    site_of(request).sessions.discard(str(request.session.get("admin")))
     request.session.clear()
     return RedirectResponse("/admin/login", status_code=303)
 
@@ -365,13 +379,14 @@ async def export(request: Request) -> Response:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["person", "email", "role", "policy", "version", "text_sha256",
-                     "confirmed_at", "address"])
+                     "confirmed_at", "address"])   # every cell below is neutralised
     for e in site_of(request).register.evidence():
         c = e.confirmation
-        writer.writerow([_cell(e.name), e.email, ";".join(e.roles), c.policy_id, c.version,
-                         c.sha256, c.confirmed_at.isoformat(), c.address])
+        writer.writerow([_cell(str(value)) for value in (
+            e.name, e.email, ";".join(e.roles), c.policy_id, c.version, c.sha256,
+            c.confirmed_at.isoformat(), c.address)])
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers={
-        **SECURITY_HEADERS, "Content-Disposition": 'attachment; filename="confirmations.csv"'})
+        "Content-Disposition": 'attachment; filename="confirmations.csv"'})
 
 
 def _cell(value: str) -> str:
@@ -381,6 +396,33 @@ def _cell(value: str) -> str:
 
 async def home(request: Request) -> Response:
     return RedirectResponse("/policies/", status_code=303)
+
+
+class SecurityHeaders:
+    """The security headers on every response, the framework's own 404s and redirects
+    included; personal pages (/ack) and the office's (/admin) are never stored by a cache."""
+
+    PRIVATE = ("/ack/", "/admin")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        private = str(scope["path"]).startswith(self.PRIVATE)
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+                if private:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def listen(bind: str) -> socket.socket:
@@ -421,7 +463,12 @@ def create_app(inst: Instance, clock: Any = None) -> Starlette:
         yield
         site.close()
 
-    app = Starlette(lifespan=lifespan, routes=[
+    app = Starlette(lifespan=lifespan, middleware=[
+        Middleware(SecurityHeaders),
+        Middleware(SessionMiddleware, secret_key=site.secret.decode() + "/admin-session",
+                   session_cookie="policy_lifecycle_admin",
+                   max_age=int(timedelta(hours=8).total_seconds()), same_site="strict",
+                   https_only=https)], routes=[
         Route("/", home),
         Route("/policies/", policy_list),
         Route("/policies/{rest:path}", policy_file),
@@ -434,9 +481,6 @@ def create_app(inst: Instance, clock: Any = None) -> Starlette:
         Route("/admin/policies/{policy_id}/review", review, methods=["POST"]),
         Route("/admin/outbox/{message_id:int}/retry", retry, methods=["POST"]),
         Route("/admin/confirmations.csv", export),
-    ], middleware=[Middleware(
-        SessionMiddleware, secret_key=site.secret.decode() + "/admin-session",
-        session_cookie="policy_lifecycle_admin", max_age=int(timedelta(hours=8).total_seconds()),
-        same_site="strict", https_only=https)])
+    ])
     app.state.site = site
     return app
