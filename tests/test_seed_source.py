@@ -4,6 +4,7 @@ import re
 from datetime import date
 
 from conftest import REPO, SEED_TEXT
+from tools import need
 
 from lifecycle.sources import parse_source
 
@@ -21,7 +22,7 @@ def test_every_published_word_in_order() -> None:
 
 def test_fixture_is_the_shared_seed() -> None:
     shared = REPO.parent / "shared" / "seeds" / "policy-for-social-networking.txt"
-    assert shared.exists(), f"{shared} is missing: the tests run with shared/ beside the repo"
+    need("the shared seed", shared.exists(), "a clone with shared/ beside it, as in CI")
     assert shared.read_bytes() == SEED_TEXT.read_bytes()
 
 
