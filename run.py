@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -281,7 +281,10 @@ def serve(ctx: click.Context, now_text: str | None, bind: str | None) -> None:
     offset = _now(inst, now_text) - inst.now() if now_text else timedelta(0)
 
     def clock() -> datetime:
-        return inst.now() + offset
+        """Simulated time moves in real seconds: added in UTC, so that a start in summer
+        time from a winter day is not shifted by the hour between them."""
+        moved = inst.now().astimezone(UTC) + offset
+        return moved.astimezone(inst.config.tz)
 
     address = bind or inst.config.web_bind
     with service_lock(inst.root):

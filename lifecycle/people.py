@@ -7,6 +7,7 @@ import io
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -16,6 +17,7 @@ from .model import ROLES, Person, email_key
 from .store import Register
 
 COLUMNS = ("name", "email", "roles", "start_date", "end_date")
+MAX_BYTES = 5_000_000      # a directory of 50,000 people is about 4 MB
 
 
 @dataclass
@@ -66,10 +68,21 @@ def parse_person(row: dict[str, str], path: Path, line: int) -> Person:
 def read_people(path: Path) -> PeopleFile:
     """Every row checked; a header that is not exactly our columns rejects the whole file."""
     try:
+        if path.stat().st_size > MAX_BYTES:
+            raise InputError(f"is larger than {MAX_BYTES // 1_000_000} MB: is it the staff list?",
+                             file=path)
         text = path.read_bytes().decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
     except OSError as e:
         raise InputError(e.strerror or str(e), file=path) from None
     reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return _read_rows(reader, path)
+    except csv.Error as e:     # a field longer than the csv module allows, a stray NUL
+        raise InputError(f"not a readable CSV file ({e})", file=path,
+                         line=reader.line_num or 1) from None
+
+
+def _read_rows(reader: Any, path: Path) -> PeopleFile:
     header = [h.strip().lower() for h in next(reader, [])]
     if sorted(header) != sorted(COLUMNS):
         raise InputError(f"expected the columns {','.join(COLUMNS)}, got {','.join(header)}",

@@ -83,6 +83,21 @@ def test_missing_csv_file(run: Run, initialised: Path) -> None:
     assert_refused(run("people", "import", "nowhere.csv"), r"nowhere\.csv: No such file")
 
 
+@pytest.mark.parametrize("content,pattern", [
+    ("name,email,roles,start_date,end_date\nA," + "x" * 200_000 + ",staff,,\n",
+     r"big\.csv:2: not a readable CSV file \(field larger than field limit"),
+    ("name,email,roles,start_date,end_date\n" + "A,a@example.org,staff,,\n" * 300_000,
+     r"big\.csv: is larger than 5 MB"),
+])
+def test_oversized_csv_is_one_line(run: Run, initialised: Path, tmp_path: Path, content: str,
+                                   pattern: str) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text(content, encoding="utf-8")
+    before = snapshot(initialised)
+    assert_refused(run("people", "import", str(path)), pattern)
+    assert snapshot(initialised) == before
+
+
 ALIAS_BOMB = "".join(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]\n"
                      for i in range(1, 9))
 

@@ -106,6 +106,19 @@ def test_a_taken_web_port_is_refused_at_once_before_anything_is_sent(people: Pat
     assert not (people / "mail").exists()
 
 
+def test_a_simulated_clock_in_summer_time_starts_at_the_time_given(people: Path) -> None:
+    log = open(people / "serve.log", "a")  # noqa: SIM115 - the child process owns it
+    process = subprocess.Popen([sys.executable, str(REPO / "run.py"), "--data", str(people),
+                                "serve", "--now", "2027-06-01T09:00+01:00", "--bind",
+                                f"127.0.0.1:{free_port()}"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "serving" in log_of(people), process=process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert "(clock 2027-06-01T09:00" in log_of(people)
+
+
 def staff_csv(path: Path, n: int) -> Path:
     lines = ["name,email,roles,start_date,end_date"]
     lines += [f"Staff Member {i},staff{i:04d}@example.org,staff,2020-09-01," for i in range(n)]
