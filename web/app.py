@@ -105,9 +105,8 @@ class Site:
 
 
 def page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
-    response = TEMPLATES.TemplateResponse(request, name, {
+    return TEMPLATES.TemplateResponse(request, name, {
         "school": request.app.state.site.inst.config.school, **context}, status_code=status)
-    return response
 
 
 def problem(request: Request, status: int, title: str, detail: str) -> Response:
