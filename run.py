@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -265,7 +266,8 @@ def render(ctx: click.Context, policy_id: str | None, all_policies: bool, format
 @cli.command()
 @click.option("--now", "now_text", metavar="ISO-DATETIME",
               help="Start the service's clock at this time (simulation); it then runs on.")
-@click.option("--bind", metavar="HOST:PORT", help="Serve the web pages here ([web] bind).")
+@click.option("--bind", metavar="HOST:PORT", callback=lambda _c, _p, v: _bind(v),
+              help="Serve the web pages here ([web] bind).")
 @click.pass_context
 def serve(ctx: click.Context, now_text: str | None, bind: str | None) -> None:
     """Run the service: mail on schedule and the web pages, until stopped."""
@@ -286,21 +288,31 @@ def serve(ctx: click.Context, now_text: str | None, bind: str | None) -> None:
         moved = inst.now().astimezone(UTC) + offset
         return moved.astimezone(inst.config.tz)
 
-    address = bind or inst.config.web_bind
+    if bind:
+        inst = replace(inst, config=replace(inst.config, web_bind=bind))
     with service_lock(inst.root):
         inst.register().close()
-        sock = listen(address)
+        sock = listen(inst.config.web_bind)
         service = Service(inst, clock)
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT):     # until uvicorn takes them over
             signal.signal(sig, lambda *_: service.stop.set())
         logging.getLogger("policy_lifecycle").info("serving %s (clock %s)", inst.root,
                                                    clock().isoformat())
         service.start()
         try:
             if not service.stop.is_set():
-                run_web(create_app(inst, clock), sock, address, inst.config.base_url)
+                run_web(create_app(inst, clock), sock, inst.config, on_stop=service.stop.set)
         finally:
             service.shutdown()
+
+
+def _bind(value: str | None) -> str | None:
+    from lifecycle.config import bind_address
+
+    try:
+        return None if value is None else bind_address(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 @cli.group("admin")

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from lifecycle.errors import LifecycleError
 from lifecycle.instance import Instance
 
 from . import tasks
@@ -24,6 +26,16 @@ EVALUATE_EVERY_MINUTES = 15
 DELIVER_EVERY_MINUTES = 1
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Clock = Callable[[], datetime]
+
+
+@contextmanager
+def _reported(job: str) -> Iterator[None]:
+    """A problem the office can act on (the register busy too long, a missing SMTP password)
+    is one log line; the job runs again at its next turn."""
+    try:
+        yield
+    except LifecycleError as e:
+        log.warning("%s postponed: %s", job, e)
 
 
 class Service:
@@ -38,11 +50,13 @@ class Service:
         self._scheduler: Any = None
 
     def evaluate_and_deliver(self) -> None:
-        tasks.evaluate(self.inst, self.clock())
+        with _reported("evaluation"):
+            tasks.evaluate(self.inst, self.clock())
         self.deliver()
 
     def deliver(self) -> None:
-        tasks.deliver(self.inst, self.clock(), self.stop)
+        with _reported("delivery"):
+            tasks.deliver(self.inst, self.clock(), self.stop)
 
     def start(self) -> None:
         """Start the jobs; the first evaluation runs at once, in the background."""

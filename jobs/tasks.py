@@ -12,6 +12,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -82,6 +83,8 @@ class Delivery:
 # Messages handed to the sending thread and not yet confirmed: the one on the wire and the
 # one queued behind it. After a crash these are sent again, with the same Message-ID.
 IN_FLIGHT = 2
+STOP_GRACE_SECONDS = 3     # how long a stopping service waits for the server's answers
+POLL_SECONDS = 0.1
 
 
 class _Sender(threading.Thread):
@@ -136,21 +139,35 @@ class _Run:
             log.warning("retry %s to %s: %s", message.key, message.to_email, error)
             self.server_down |= isinstance(error, TemporaryFailure) and error.connection
 
-    def drain(self, sender: _Sender, keep: int) -> None:
-        """Settle finished messages; wait until at most ``keep`` remain in flight."""
+    def drain(self, sender: _Sender, keep: int, stop: threading.Event) -> bool:
+        """Settle finished messages; wait until at most ``keep`` remain in flight. False if
+        told to stop and the server has not answered within STOP_GRACE_SECONDS."""
+        stopping_since: float | None = None
         while True:
+            must_wait = self.in_flight > keep
             try:
-                block = self.in_flight > keep
-                self.settle(*sender.results.get(block=block))
+                self.settle(*(sender.results.get(timeout=POLL_SECONDS) if must_wait
+                              else sender.results.get_nowait()))
                 self.in_flight -= 1
             except queue.Empty:
-                return
+                if not must_wait:
+                    return True
+                if stop.is_set():
+                    stopping_since = stopping_since or time.monotonic()
+                    if time.monotonic() - stopping_since > STOP_GRACE_SECONDS:
+                        return False
 
 
 def deliver(inst: Instance, now: datetime, stop: threading.Event | None = None) -> Delivery:
     """Send what is pending over one connection. Each message is marked in flight before it
     is handed over and marked sent after, so a crash loses nothing and sends again at most
-    the IN_FLIGHT messages in hand. An unreachable server ends the run; the rest wait."""
+    the IN_FLIGHT messages in hand. An unreachable server ends the run; the rest wait.
+
+    ``stop`` ends the run after the message in hand; if the server does not answer within
+    STOP_GRACE_SECONDS the run returns anyway (a hung server must not hold up a service
+    that is asked to stop) and the messages in flight stay "sending": they go again, with
+    the same Message-ID, at the next start."""
+    stop = stop or threading.Event()
     with inst.register() as register:
         outbox = register.outbox
         run = _Run(inst, outbox, now)
@@ -159,12 +176,13 @@ def deliver(inst: Instance, now: datetime, stop: threading.Event | None = None) 
             return run.result
         sender = _Sender(open_transport(inst.config, inst.root / "mail"), now)
         sender.start()
+        answered = True
         try:
             composer = Composer(register, inst.config, inst.root / "rendered",
                                 ensure_secret(inst.root))
             for message in pending:
-                run.drain(sender, keep=IN_FLIGHT - 1)
-                if run.server_down or (stop is not None and stop.is_set()):
+                answered = run.drain(sender, IN_FLIGHT - 1, stop)
+                if not answered or run.server_down or stop.is_set():
                     run.result.interrupted = not run.server_down
                     break
                 outbox.mark_sending(message)
@@ -179,9 +197,12 @@ def deliver(inst: Instance, now: datetime, stop: threading.Event | None = None) 
                 run.in_flight += 1
         finally:
             sender.inbox.put(None)
-            sender.join()
-            run.drain(sender, keep=0)
-            sender.transport.close()
+            if answered and run.drain(sender, 0, stop):
+                sender.join()
+                sender.transport.close()
+            else:            # the sender thread is a daemon: it ends with the process
+                log.warning("stopped with %d message(s) unanswered: they stay 'sending' and go "
+                            "again, with the same Message-ID, at the next start", run.in_flight)
     return run.result
 
 

@@ -6,6 +6,7 @@ No secret ever lives here: the SMTP password comes from the environment or the k
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import re
 import tomllib
 from collections.abc import Callable
@@ -61,6 +62,7 @@ class Config:
     retry_for_hours: int = 48
     chase_after_days: tuple[int, ...] = (14, 28)
     web_bind: str = "127.0.0.1:8080"
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -132,11 +134,24 @@ def _sender(value: Any) -> str:
     return text
 
 
-def _bind(value: Any) -> str:
+def bind_address(value: Any) -> str:
+    """host:port, for [web] bind and serve --bind."""
     m = re.fullmatch(r"([\w.\-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})", str(value))
     if not m or not 0 < int(m[2]) < 65536:
         raise ValueError(f"expected host:port such as 127.0.0.1:8080, got {value!r}")
     return str(value)
+
+
+def _proxies(value: Any) -> tuple[str, ...]:
+    """Addresses or networks of reverse proxies whose X-Forwarded-For is believed."""
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of addresses such as [\"127.0.0.1\"], got {value!r}")
+    try:
+        return tuple(str(ipaddress.ip_network(str(v), strict=False)) if "/" in str(v)
+                     else str(ipaddress.ip_address(str(v))) for v in value)
+    except ValueError:
+        raise ValueError(f"expected IP addresses or networks such as 10.0.0.0/8, got {value!r}"
+                         ) from None
 
 
 def _month_day(value: Any) -> tuple[int, int]:
@@ -224,7 +239,8 @@ _SETTINGS: dict[tuple[str, str | None], tuple[str, Callable[[Any], Any]]] = {
     ("smtp", "user"): ("smtp_user", lambda v: str(v).strip()),
     ("smtp", "timeout"): ("smtp_timeout", _timeout),
     ("confirmations", "chase_after_days"): ("chase_after_days", _ladder),
-    ("web", "bind"): ("web_bind", _bind),
+    ("web", "bind"): ("web_bind", bind_address),
+    ("web", "trusted_proxies"): ("trusted_proxies", _proxies),
 }
 
 

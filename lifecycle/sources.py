@@ -16,6 +16,7 @@ from .model import ROLES, PolicySource
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _FENCE = "---"
+MAX_TEXT_BYTES = 1_000_000   # the longest statutory policy is about 100 KB of Markdown
 
 
 class _Loader(yaml.SafeLoader):
@@ -30,7 +31,12 @@ _Loader.yaml_implicit_resolvers = {
 
 
 def read_text(path: Path) -> str:
-    """UTF-8 text, or an error naming the line of the first undecodable byte."""
+    """UTF-8 text of at most MAX_TEXT_BYTES, or an error naming the line of the first
+    undecodable byte."""
+    size = path.stat().st_size
+    if size > MAX_TEXT_BYTES:
+        raise InputError(f"is {size / 1_000_000:.1f} MB, more than a policy's text can be "
+                         f"({MAX_TEXT_BYTES // 1_000_000} MB): is it the right file?", file=path)
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")

@@ -154,7 +154,10 @@ class Register:
         turns into a write can then never fail with "database is locked". Nested levels are
         savepoints."""
         savepoint = f"level{self._depth}"
-        self._db.execute("BEGIN IMMEDIATE" if self._depth == 0 else f"SAVEPOINT {savepoint}")
+        try:
+            self._db.execute("BEGIN IMMEDIATE" if self._depth == 0 else f"SAVEPOINT {savepoint}")
+        except sqlite3.OperationalError as e:
+            raise translate(e, self.path) from None
         self._depth += 1
         try:
             yield self

@@ -7,6 +7,7 @@ import email
 import io
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email import policy as email_policy
@@ -319,3 +320,51 @@ def test_every_cell_of_the_export_is_neutralised(run: Run, client: TestClient,
     rows = list(csv.reader(io.StringIO(client.get("/admin/confirmations.csv").text)))
     assert rows[1][0] == "'=HYPERLINK(\"http://x\")"
     assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows[1:] for cell in row)
+
+
+def _upload(client: TestClient, name: str, data: bytes) -> str:
+    response = client.post("/admin/policies/social-networking/review", data={
+        "date": "2026-11-20", "csrf": csrf_of(client)}, files={"file": (name, data)})
+    return response.text
+
+
+def test_uploads_are_limited_in_size_and_type(client: TestClient, inst: Instance) -> None:
+    login(client)
+    source = (inst.root / "policies" / "social-networking.md").read_bytes()
+    before = inst.register().policy("social-networking")
+    too_long = source + b"\nfiller line of text\n" * 60_000          # 1.3 MB: not a policy
+    page = _upload(client, "long.md", too_long)
+    assert "long.md: is 1.3 MB, more than a policy&#39;s text can be (1 MB)" in page
+    assert "/tmp" not in page and "reviewed.md" not in page       # no server path shown
+    page = _upload(client, "minutes.pdf", b"%PDF-1.7")
+    assert "minutes.pdf: is not a Markdown file" in page
+    page = _upload(client, "broken.md", source + b"\n\xff\xfe\n")
+    assert "broken.md:" in page and "not UTF-8 text" in page and "/tmp" not in page
+    huge = client.post("/admin/policies/social-networking/review", data={
+        "date": "2026-11-20", "csrf": csrf_of(client)},
+        files={"file": ("huge.md", b"x" * 3_000_000)})
+    assert huge.status_code == 413 and "at most 2 MB" in huge.text
+    chunked = client.post("/admin/policies/social-networking/review",
+                          content=iter([b"--x\r\n"] + [b"y" * 100_000] * 30), headers={
+                              "content-type": "multipart/form-data; boundary=x"})
+    assert chunked.status_code == 413                  # no Content-Length: counted as read
+    assert inst.register().policy("social-networking") == before     # nothing was written
+    assert len(inst.register().reviews("social-networking")) == 0
+
+
+def test_the_review_form_waits_for_a_command_that_is_writing(client: TestClient,
+                                                              inst: Instance) -> None:
+    login(client)
+    csrf = csrf_of(client)
+    writer = sqlite3.connect(inst.root / "register.db", isolation_level=None,
+                             check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")                # a command in the middle of its write
+    release = threading.Timer(1.5, writer.execute, ("COMMIT",))
+    release.start()
+    listing = client.get("/policies/")               # reads do not wait for the writer
+    response = client.post("/admin/policies/social-networking/review", data={
+        "date": "2026-11-20", "notes": "at the same moment", "csrf": csrf})
+    release.join()
+    assert listing.status_code == 200 and response.status_code == 200
+    assert "Review recorded" in response.text
+    assert inst.register().policy("social-networking").review_due.isoformat() == "2029-11-20"  # type: ignore[union-attr]  # noqa: E501

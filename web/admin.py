@@ -4,6 +4,7 @@ CSRF token per session that every form must send back."""
 from __future__ import annotations
 
 import secrets
+from collections import deque
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -35,20 +36,30 @@ def verify(hashed: str | None, password: str) -> bool:
 
 
 class Throttle:
-    """At most ``limit`` failed logins per address in ``window``; then wait it out."""
+    """Login attempts are counted as they arrive, before the slow hash: at most ``limit`` per
+    address and ``overall`` from everywhere in ``window``. Counting failures after the hash
+    let a burst of parallel guesses all reach it; this way at most ``limit`` from one address
+    ever do. A right password takes its address's attempts back."""
 
-    def __init__(self, limit: int = 5, window: timedelta = timedelta(minutes=15)) -> None:
+    def __init__(self, limit: int = 5, overall: int = 20,
+                 window: timedelta = timedelta(minutes=15)) -> None:
         self.limit = limit
+        self.overall = overall
         self.window = window
-        self.failures: dict[str, list[datetime]] = {}
+        self.attempts: deque[tuple[datetime, str]] = deque()
 
-    def blocked(self, address: str, now: datetime) -> bool:
-        recent = [t for t in self.failures.get(address, []) if now - t < self.window]
-        self.failures[address] = recent
-        return len(recent) >= self.limit
+    def admit(self, address: str, now: datetime) -> bool:
+        """Count an attempt from ``address`` now, or refuse it (False) without counting."""
+        while self.attempts and now - self.attempts[0][0] >= self.window:
+            self.attempts.popleft()
+        mine = sum(1 for _, a in self.attempts if a == address)
+        if mine >= self.limit or len(self.attempts) >= self.overall:
+            return False
+        self.attempts.append((now, address))
+        return True
 
-    def failed(self, address: str, now: datetime) -> None:
-        self.failures.setdefault(address, []).append(now)
+    def succeeded(self, address: str) -> None:
+        self.attempts = deque(entry for entry in self.attempts if entry[1] != address)
 
 
 def csrf_token(session: dict[str, object]) -> str:

@@ -2,18 +2,19 @@
 dashboard. Starlette on uvicorn; Jinja2 templates (autoescaped).
 
 The policy pages are the files `render` writes (nothing is rendered twice). Handlers are
-async and share one SQLite connection owned by the event loop's thread: every query is a
-fraction of a millisecond, and it keeps confirmations strictly serialised.
+async; reads run on the event loop and everything slow or writing on worker threads (see Site).
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
 import secrets
 import socket
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -36,8 +38,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from documents.meta import long_date
 from documents.publish import render_policy
 from lifecycle import confirmations, operations
+from lifecycle.config import Config
 from lifecycle.dates import parse_date
-from lifecycle.errors import InstanceError, LifecycleError
+from lifecycle.errors import InputError, InstanceError, LifecycleError
 from lifecycle.instance import Instance
 from lifecycle.model import Person, PolicyRecord, State, Status, email_key
 from lifecycle.status import StatusRow, status_row
@@ -55,18 +58,34 @@ SECURITY_HEADERS = {
 STATE_COLOURS = {State.OK: "green", State.DUE_SOON: "amber", State.DUE: "amber",
                  State.OVERDUE: "red"}
 PLAN_DAYS = 60
+HASHES_AT_ONCE = 2
+STOP_SECONDS = 3         # for open web requests when the service stops
+# Any form, an uploaded policy text included: the register takes texts of at most 1 MB.
+MAX_FORM_BYTES = 2_000_000
+TEXT_SUFFIXES = (".md", ".markdown", ".txt")
+
+
+class BodyTooLarge(Exception):
+    """A request body past MAX_FORM_BYTES, raised while it is being read."""
 
 
 class Site:
-    """Everything a request needs: the instance, the clock, one connection, render cache."""
+    """Everything a request needs: the instance, the clock, the register, render cache.
+
+    Each thread has its own connection to the register: handlers read on the event loop (in
+    WAL mode a read never waits for a writer), and everything that writes or takes long
+    (renders, plans, confirmations, hashing) runs on a worker thread, so a command holding
+    the write lock, or a long render, never stalls the other pages."""
 
     def __init__(self, inst: Instance, clock: Any) -> None:
         self.inst = inst
         self.clock = clock
         self.secret = confirmations.ensure_secret(inst.root)
-        self._register: Register | None = None
+        self._local = threading.local()
+        self._opened: list[Register] = []
         self._renders: dict[tuple[str, int, str, bool], Path] = {}
         self.throttle = admin.Throttle()
+        self.hashing = asyncio.Semaphore(HASHES_AT_ONCE)
         self.sessions: set[str] = set()     # the office's open sessions
 
     def open_session(self) -> str:
@@ -76,21 +95,29 @@ class Site:
 
     @property
     def register(self) -> Register:
-        if self._register is None:
-            self._register = self.inst.register()
-        return self._register
+        """This thread's connection, opened on first use."""
+        register: Register | None = getattr(self._local, "register", None)
+        if register is None:
+            register = self._local.register = self.inst.register()
+            self._opened.append(register)
+        return register
 
     def now(self) -> datetime:
         now: datetime = self.clock()
         return now
 
     def close(self) -> None:
-        if self._register is not None:
-            self._register.close()
-            self._register = None
+        while self._opened:
+            self._opened.pop().close()
 
     def policy(self, policy_id: str) -> PolicyRecord | None:
         return self.register.policy(policy_id)
+
+    def confirm(self, ack: confirmations.Ack, sha256: str, address: str) -> bool:
+        return confirmations.confirm(self.register, ack, sha256, address, self.now())
+
+    def retry(self, message_id: int) -> None:
+        self.register.outbox.retry(message_id, self.now())
 
     def render(self, policy: PolicyRecord, version: int, fmt: str) -> Path:
         """The rendered file, written by `render` or now if missing; remembered per state."""
@@ -142,7 +169,7 @@ async def policy_file(request: Request) -> Response:
     if site.register.version(policy.id, version) is None:
         return problem(request, 404, "Not found", f"{policy.title} has no version {version}.")
     fmt = "docx" if m["docx"] else "html"
-    path = site.render(policy, version, fmt)
+    path = await run_in_threadpool(site.render, policy, version, fmt)
     if fmt == "docx":
         return FileResponse(path, filename=path.name,
                             media_type="application/vnd.openxmlformats-officedocument."
@@ -193,7 +220,7 @@ def _article(path: Path) -> str:
 @personal_link
 async def ack_page(request: Request, site: Site, ack: confirmations.Ack, policy: PolicyRecord,
                    person: Person) -> Response:
-    path = site.render(policy, ack.version, "html")
+    path = await run_in_threadpool(site.render, policy, ack.version, "html")
     meta = site.register.version_facts(policy.id, ack.version, site.now().date())
     done = site.register.confirmation(ack.person, ack.policy_id, ack.version)
     return page(request, "ack.html", title=f"Confirm: {policy.title}", policy=policy, meta=meta,
@@ -205,8 +232,7 @@ async def ack_page(request: Request, site: Site, ack: confirmations.Ack, policy:
 @personal_link
 async def ack_confirm(request: Request, site: Site, ack: confirmations.Ack,
                       policy: PolicyRecord, person: Person) -> Response:
-    new = confirmations.confirm(site.register, ack, policy.sha256, client_address(request),
-                                site.now())
+    new = await run_in_threadpool(site.confirm, ack, policy.sha256, client_address(request))
     done = site.register.confirmation(ack.person, ack.policy_id, ack.version)
     return page(request, "ack_done.html", title="Thank you", policy=policy, person=person,
                 new=new, when=done.confirmed_at if done else site.now())
@@ -228,7 +254,19 @@ def _login_required(request: Request) -> Response | None:
 
 
 async def _form(request: Request) -> tuple[Any, Response | None]:
-    form = await request.form()
+    """The posted form, or the page that refuses it: too large, unreadable, or without this
+    session's CSRF token."""
+    length = request.headers.get("content-length", "")
+    try:
+        if length.isdigit() and int(length) > MAX_FORM_BYTES:
+            raise BodyTooLarge
+        form = await request.form(max_files=1, max_fields=10)
+    except BodyTooLarge:
+        return {}, problem(request, 413, "Too large to send",
+                           f"A form here takes at most {MAX_FORM_BYTES // 1_000_000} MB, and a "
+                           "policy's text far less. Is it the right file?")
+    except HTTPException as e:
+        return {}, problem(request, 400, "This form could not be read", str(e.detail))
     if not admin.csrf_ok(request.session, form.get("csrf")):
         return form, problem(request, 403, "Form expired",
                              "This form was not sent from this site's page, or it expired. "
@@ -244,18 +282,19 @@ async def login(request: Request) -> Response:
         if refused:
             return refused
         address = client_address(request)
-        if site.throttle.blocked(address, site.now()):
+        if not site.throttle.admit(address, site.now()):
             return problem(request, 429, "Too many attempts",
-                           "Too many wrong passwords from this computer: wait 15 minutes.")
+                           "Too many wrong passwords have been tried: wait 15 minutes.")
         hashed = site.register.password_hash()
-        ok = await run_in_threadpool(admin.verify, hashed, str(form.get("password", "")))
+        async with site.hashing:      # each Argon2 check takes 64 MB: a few at a time
+            ok = await run_in_threadpool(admin.verify, hashed, str(form.get("password", "")))
         if ok:
+            site.throttle.succeeded(address)
             request.session.clear()
             request.session["admin"] = site.open_session()
             admin.csrf_token(request.session)
             target = str(request.query_params.get("next", "/admin"))
             return RedirectResponse(target if target.startswith("/admin") else "/admin", 303)
-        site.throttle.failed(address, site.now())
         error = "That password is not right."
     return page(request, "login.html", status=401 if error else 200, title="Office login",
                 csrf=admin.csrf_token(request.session), error=error)
@@ -338,12 +377,15 @@ async def review(request: Request, form: Any) -> Response:
     policy_id = request.path_params["policy_id"]
     back = f"/admin/policies/{policy_id}"
     upload = form.get("file")
+    name = Path(str(getattr(upload, "filename", "") or "")).name
     with tempfile.TemporaryDirectory() as tmp:
-        new_file = None
-        if upload is not None and getattr(upload, "filename", None):
-            new_file = Path(tmp) / "reviewed.md"
-            new_file.write_bytes(await upload.read())
+        new_file = Path(tmp) / "reviewed.md" if name else None
         try:
+            if new_file is not None:
+                if Path(name).suffix.lower() not in TEXT_SUFFIXES:
+                    raise InputError("is not a Markdown file: upload the policy's text as .md",
+                                     file=name)
+                new_file.write_bytes(await upload.read())
             reviewed = parse_date(str(form.get("date", "")))
             next_text = str(form.get("next", "")).strip()
             next_due = parse_date(next_text) if next_text else None
@@ -351,7 +393,9 @@ async def review(request: Request, form: Any) -> Response:
                 operations.record_review, site.inst, policy_id, reviewed, next_due, new_file,
                 str(form.get("notes", "")), site.now())
         except (LifecycleError, ValueError) as e:
-            return RedirectResponse(f"{back}?{_query(error=str(e))}", status_code=303)
+            # the message names the file as the office knows it, never our temporary path
+            error = str(e).replace(str(new_file), name) if new_file else str(e)
+            return RedirectResponse(f"{back}?{_query(error=error)}", status_code=303)
     change = (f"adopted version {outcome.version}" if outcome.text_changed
               else "no change to the text")
     message = f"Review recorded: {change}; next review due {outcome.next_due}."
@@ -366,7 +410,7 @@ def _query(**values: str) -> str:
 async def retry(request: Request, form: Any) -> Response:
     site = site_of(request)
     try:
-        site.register.outbox.retry(int(request.path_params["message_id"]), site.now())
+        await run_in_threadpool(site.retry, int(request.path_params["message_id"]))
     except LifecycleError as e:
         return problem(request, 409, "Cannot retry", str(e))
     return RedirectResponse("/admin#outbox", status_code=303)
@@ -424,6 +468,30 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class BodyLimit:
+    """Stops reading a request body past ``limit`` bytes, chunked or not (see _form)."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_FORM_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise BodyTooLarge
+            return message
+
+        await self.app(scope, limited, send)
+
+
 def listen(bind: str) -> socket.socket:
     """The web port, bound before anything else starts, so that a port in use is one clear
     line at once rather than a service half started."""
@@ -441,17 +509,29 @@ def listen(bind: str) -> socket.socket:
     return sock
 
 
-def run_web(app: Starlette, sock: socket.socket, bind: str, base_url: str) -> None:
-    """uvicorn in this (the main) thread; it returns on SIGTERM or Ctrl-C."""
+def run_web(app: Starlette, sock: socket.socket, config: Config,
+            on_stop: Callable[[], None]) -> None:
+    """uvicorn in this (the main) thread until SIGTERM or Ctrl-C, which call ``on_stop`` at
+    once (uvicorn keeps the signal to itself until it has finished). X-Forwarded-For is
+    believed only from the proxies the config names: uvicorn's default trusts 127.0.0.1,
+    which would let anyone on this machine choose the address recorded with a confirmation
+    and step around the login throttle."""
     import logging
 
     import uvicorn
 
-    config = uvicorn.Config(app, log_config=None, access_log=False, loop="uvloop",
-                            http="httptools", timeout_graceful_shutdown=10)
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            on_stop()
+            super().handle_exit(sig, frame)
+
+    proxies = list(config.trusted_proxies)
+    settings = uvicorn.Config(app, log_config=None, access_log=False, loop="uvloop",
+                              http="httptools", timeout_graceful_shutdown=STOP_SECONDS,
+                              proxy_headers=bool(proxies), forwarded_allow_ips=proxies)
     logging.getLogger("policy_lifecycle").info(
-        "web pages on http://%s/ (links in messages use %s)", bind, base_url)
-    uvicorn.Server(config).run(sockets=[sock])
+        "web pages on http://%s/ (links in messages use %s)", config.web_bind, config.base_url)
+    Server(settings).run(sockets=[sock])
 
 
 def create_app(inst: Instance, clock: Any = None) -> Starlette:
@@ -464,6 +544,7 @@ def create_app(inst: Instance, clock: Any = None) -> Starlette:
 
     app = Starlette(lifespan=lifespan, middleware=[
         Middleware(SecurityHeaders),
+        Middleware(BodyLimit),
         Middleware(SessionMiddleware, secret_key=site.secret.decode() + "/admin-session",
                    session_cookie="policy_lifecycle_admin",
                    max_age=int(timedelta(hours=8).total_seconds()), same_site="strict",
