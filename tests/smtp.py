@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import email
 import socket
 import threading
@@ -28,6 +30,7 @@ class Sink:
     messages: list[EmailMessage] = field(default_factory=list)
     peers: Counter[str] = field(default_factory=Counter)
     refuse: dict[str, list[str]] = field(default_factory=dict)
+    delay: float = 0.0            # seconds before each answer to DATA: a slow server
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
@@ -40,6 +43,8 @@ class Sink:
         return reply
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         message = email.message_from_bytes(envelope.content, policy=policy.default)
         with self.lock:
             self.messages.append(message)  # type: ignore[arg-type]
@@ -49,6 +54,26 @@ class Sink:
     def message_ids(self) -> list[str]:
         with self.lock:
             return [str(m["Message-ID"]) for m in self.messages]
+
+
+class HungServer:
+    """Accepts connections and never says a word: a mail server that has hung."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.socket.getsockname()[1])
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.connections.append(self.socket.accept()[0])
+
+    def stop(self) -> None:
+        self.socket.close()
+        for connection in self.connections:
+            connection.close()
 
 
 class Server:

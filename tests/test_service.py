@@ -10,49 +10,15 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import REPO, Run
+from processes import START, counts, log_of, serve, staff_csv, wait_for
 from smtp import Server, free_port, use_smtp
 
 from jobs.tasks import IN_FLIGHT
-
-START = "2026-11-24T09:00"
-
-
-def serve(data: Path) -> subprocess.Popen[str]:
-    """The service in its own process, its log appended to data/serve.log (a pipe would fill)."""
-    log = open(data / "serve.log", "a")  # noqa: SIM115 - the child process owns it
-    return subprocess.Popen([sys.executable, str(REPO / "run.py"), "--data", str(data), "serve",
-                             "--now", START, "--bind", f"127.0.0.1:{free_port()}"],
-                            stdout=log, stderr=subprocess.STDOUT, text=True)
-
-
-def log_of(data: Path) -> str:
-    return (data / "serve.log").read_text(encoding="utf-8")
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 60,
-             process: subprocess.Popen[str] | None = None) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"serve exited {process.returncode}")
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
-
-
-def counts(data: Path) -> dict[str, int]:
-    conn = sqlite3.connect(data / "register.db", timeout=30)
-    try:
-        return dict(conn.execute("SELECT status, count(*) FROM messages GROUP BY status"))
-    except sqlite3.OperationalError:
-        return {}
-    finally:
-        conn.close()
 
 
 @pytest.fixture
@@ -117,13 +83,6 @@ def test_a_simulated_clock_in_summer_time_starts_at_the_time_given(people: Path)
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
     assert "(clock 2027-06-01T09:00" in log_of(people)
-
-
-def staff_csv(path: Path, n: int) -> Path:
-    lines = ["name,email,roles,start_date,end_date"]
-    lines += [f"Staff Member {i},staff{i:04d}@example.org,staff,2020-09-01," for i in range(n)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 def test_sigkill_mid_run_loses_nothing_and_duplicates_keep_their_id(

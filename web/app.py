@@ -58,7 +58,7 @@ SECURITY_HEADERS = {
 STATE_COLOURS = {State.OK: "green", State.DUE_SOON: "amber", State.DUE: "amber",
                  State.OVERDUE: "red"}
 PLAN_DAYS = 60
-HASHES_AT_ONCE = 2
+HASHES_AT_ONCE = 1
 STOP_SECONDS = 3         # for open web requests when the service stops
 # Any form, an uploaded policy text included: the register takes texts of at most 1 MB.
 MAX_FORM_BYTES = 2_000_000
@@ -286,7 +286,7 @@ async def login(request: Request) -> Response:
             return problem(request, 429, "Too many attempts",
                            "Too many wrong passwords have been tried: wait 15 minutes.")
         hashed = site.register.password_hash()
-        async with site.hashing:      # each Argon2 check takes 64 MB: a few at a time
+        async with site.hashing:      # each Argon2 check takes 64 MB: one at a time
             ok = await run_in_threadpool(admin.verify, hashed, str(form.get("password", "")))
         if ok:
             site.throttle.succeeded(address)
