@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(PY) bench/render.py
 	$(PY) bench/service.py
 	$(PY) bench/web.py
+	$(PY) bench/concurrency.py
 
 # The README's command reference, from the commands' own --help (tests check it is current).
 docs: $(STAMP)

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from conftest import REPO
-
+REPO = Path(__file__).resolve().parent.parent
 RUN = [sys.executable, str(REPO / "run.py")]
 FIRST_REVIEW = date(2013, 1, 1)
 

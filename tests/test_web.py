@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 from jobs.tasks import deliver, evaluate
 from lifecycle.confirmations import Ack, make_token
 from lifecycle.instance import Instance
-from web.admin import set_password
+from web.admin import Throttle, set_password
 from web.app import create_app
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Europe/London"))
@@ -185,6 +185,18 @@ def test_wrong_passwords_are_throttled(client: TestClient) -> None:
     assert right.status_code == 429                       # even the right one waits
     client.clock["now"] = NOW + timedelta(minutes=16)     # type: ignore[attr-defined]
     login(client)
+
+
+def test_login_attempts_are_limited_per_address_and_overall() -> None:
+    throttle = Throttle(limit=5, overall=20)
+    assert all(throttle.admit("192.0.2.1", NOW) for _ in range(5))
+    assert not throttle.admit("192.0.2.1", NOW)                 # five from one address
+    assert all(throttle.admit(f"198.51.100.{n}", NOW) for n in range(15))
+    assert not throttle.admit("203.0.113.7", NOW)               # twenty from everywhere
+    throttle.succeeded("192.0.2.1")                             # a right password: forgiven
+    assert throttle.admit("203.0.113.7", NOW)
+    later = NOW + timedelta(minutes=15)
+    assert all(throttle.admit("192.0.2.1", later) for _ in range(5))
 
 
 def test_admin_cookie_flags(client: TestClient) -> None:
