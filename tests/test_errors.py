@@ -4,6 +4,7 @@ even from a damaged register, under `python -O`, or when the reader of the outpu
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,7 @@ CONFIG_MISTAKES = {
     "port = 587": "port = 70000",
     "timeout = 30": "timeout = 0",
     'from = "St Ann\'s School policies <policies@example.org>"': 'from = "policies"',
+    "trusted_proxies = []": 'trusted_proxies = ["the proxy"]',
 }
 
 
@@ -88,3 +90,15 @@ def test_a_reader_that_goes_away_gets_no_error(people: Path) -> None:
     process.wait(timeout=60)
     assert error == ""
     assert len(list((people / "mail").rglob("*.eml"))) == 11
+
+
+def test_a_policy_text_over_1_mb_is_one_line_and_changes_nothing(initialised: Path) -> None:
+    big = initialised / "reviewed.md"
+    big.write_text((initialised / "policies" / "social-networking.md").read_text()
+                   + "More words.\n" * 100_000, encoding="utf-8")
+    one_line(command(initialised, "review", "record", "social-networking", "--date",
+                     "2026-11-20", "--file", str(big)), "reviewed.md: is 1.2 MB, more than")
+    db = sqlite3.connect(initialised / "register.db")
+    assert db.execute("SELECT count(*) FROM reviews").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM versions").fetchone() == (1,)
+    db.close()
