@@ -17,11 +17,13 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+import anyio
+import anyio.to_thread
 from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -59,6 +61,7 @@ STATE_COLOURS = {State.OK: "green", State.DUE_SOON: "amber", State.DUE: "amber",
                  State.OVERDUE: "red"}
 PLAN_DAYS = 60
 HASHES_AT_ONCE = 1
+T = TypeVar("T")
 STOP_SECONDS = 3         # for open web requests when the service stops
 # Any form, an uploaded policy text included: the register takes texts of at most 1 MB.
 MAX_FORM_BYTES = 2_000_000
@@ -84,6 +87,7 @@ class Site:
         self._local = threading.local()
         self._opened: list[Register] = []
         self._renders: dict[tuple[str, int, str, bool], Path] = {}
+        self._writer: anyio.CapacityLimiter | None = None     # made on the event loop
         self.throttle = admin.Throttle()
         self.hashing = asyncio.Semaphore(HASHES_AT_ONCE)
         self.sessions: set[str] = set()     # the office's open sessions
@@ -113,22 +117,36 @@ class Site:
     def policy(self, policy_id: str) -> PolicyRecord | None:
         return self.register.policy(policy_id)
 
-    def confirm(self, ack: confirmations.Ack, sha256: str, address: str) -> bool:
-        return confirmations.confirm(self.register, ack, sha256, address, self.now())
+    async def confirm(self, ack: confirmations.Ack, sha256: str, address: str) -> bool:
+        return await self.write(lambda: confirmations.confirm(self.register, ack, sha256,
+                                                              address, self.now()))
 
-    def retry(self, message_id: int) -> None:
-        self.register.outbox.retry(message_id, self.now())
+    async def retry(self, message_id: int) -> None:
+        await self.write(lambda: self.register.outbox.retry(message_id, self.now()))
 
-    def render(self, policy: PolicyRecord, version: int, fmt: str) -> Path:
-        """The rendered file, written by `render` or now if missing; remembered per state."""
+    async def write(self, change: Callable[[], T]) -> T:
+        """A change to the register, on a worker thread, one at a time: waiting for the write
+        lock (a command may hold it) never blocks the event loop, and the site's own writes
+        queue here rather than contend inside SQLite."""
+        if self._writer is None:
+            self._writer = anyio.CapacityLimiter(1)
+        return await anyio.to_thread.run_sync(change, limiter=self._writer)
+
+    async def rendered(self, policy: PolicyRecord, version: int, fmt: str) -> Path:
+        """The rendered file, written by `render` or now (on a worker thread) if missing;
+        remembered per state, so a page already rendered costs no thread at all."""
         today = self.now().date()
         key = (policy.id, version, fmt, version == policy.version and policy.review_due < today)
         path = self._renders.get(key)
         if path is None or not path.exists():
-            [result] = render_policy(self.register, policy.id, version, (fmt,),
-                                     self.inst.root / "rendered" / policy.id, today)
-            path = self._renders[key] = result.path
+            path = self._renders[key] = await run_in_threadpool(self._render, policy.id,
+                                                                version, fmt, today)
         return path
+
+    def _render(self, policy_id: str, version: int, fmt: str, today: date) -> Path:
+        [result] = render_policy(self.register, policy_id, version, (fmt,),
+                                 self.inst.root / "rendered" / policy_id, today)
+        return result.path
 
 
 def page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
@@ -169,7 +187,7 @@ async def policy_file(request: Request) -> Response:
     if site.register.version(policy.id, version) is None:
         return problem(request, 404, "Not found", f"{policy.title} has no version {version}.")
     fmt = "docx" if m["docx"] else "html"
-    path = await run_in_threadpool(site.render, policy, version, fmt)
+    path = await site.rendered(policy, version, fmt)
     if fmt == "docx":
         return FileResponse(path, filename=path.name,
                             media_type="application/vnd.openxmlformats-officedocument."
@@ -220,7 +238,7 @@ def _article(path: Path) -> str:
 @personal_link
 async def ack_page(request: Request, site: Site, ack: confirmations.Ack, policy: PolicyRecord,
                    person: Person) -> Response:
-    path = await run_in_threadpool(site.render, policy, ack.version, "html")
+    path = await site.rendered(policy, ack.version, "html")
     meta = site.register.version_facts(policy.id, ack.version, site.now().date())
     done = site.register.confirmation(ack.person, ack.policy_id, ack.version)
     return page(request, "ack.html", title=f"Confirm: {policy.title}", policy=policy, meta=meta,
@@ -232,8 +250,11 @@ async def ack_page(request: Request, site: Site, ack: confirmations.Ack, policy:
 @personal_link
 async def ack_confirm(request: Request, site: Site, ack: confirmations.Ack,
                       policy: PolicyRecord, person: Person) -> Response:
-    new = await run_in_threadpool(site.confirm, ack, policy.sha256, client_address(request))
     done = site.register.confirmation(ack.person, ack.policy_id, ack.version)
+    new = False
+    if done is None:                    # a second press is answered without a write
+        new = await site.confirm(ack, policy.sha256, client_address(request))
+        done = site.register.confirmation(ack.person, ack.policy_id, ack.version)
     return page(request, "ack_done.html", title="Thank you", policy=policy, person=person,
                 new=new, when=done.confirmed_at if done else site.now())
 
@@ -410,7 +431,7 @@ def _query(**values: str) -> str:
 async def retry(request: Request, form: Any) -> Response:
     site = site_of(request)
     try:
-        await run_in_threadpool(site.retry, int(request.path_params["message_id"]))
+        await site.retry(int(request.path_params["message_id"]))
     except LifecycleError as e:
         return problem(request, 409, "Cannot retry", str(e))
     return RedirectResponse("/admin#outbox", status_code=303)
