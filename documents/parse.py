@@ -89,6 +89,21 @@ def markdown_to_html(source: str) -> str:
                      url_schemes={"http", "https", "mailto"}, link_rel=None)
 
 
+def _build(html: str) -> Element:
+    builder = _TreeBuilder()
+    builder.feed(html)
+    builder.close()
+    return builder.root
+
+
+def tree(html: str) -> Element:
+    """HTML from elsewhere (a Word document read by mammoth) cleaned against the same
+    allow-list as our own, images kept only as their alt text, as a tree."""
+    return _build(nh3.clean(html, tags=BLOCK_TAGS | INLINE_TAGS | {"img"},
+                            attributes={**_ATTRIBUTES, "img": {"alt"}},
+                            url_schemes={"http", "https", "mailto"}, link_rel=None))
+
+
 def _shift_headings(element: Element, by: int) -> None:
     for child in element.elements():
         if child.tag in HEADINGS:
@@ -108,10 +123,7 @@ def _headings(element: Element) -> list[Heading]:
 def parse(source: str) -> Document:
     """The source's opening ``# heading`` becomes the document title when it is the only h1;
     otherwise every heading moves down a level so the page keeps exactly one h1."""
-    builder = _TreeBuilder()
-    builder.feed(markdown_to_html(source))
-    builder.close()
-    body = builder.root
+    body = _build(markdown_to_html(source))
     h1s = [h for h in _headings(body) if h.level == 1]
     first = body.elements()[0] if body.elements() else None
     title = None
