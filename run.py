@@ -182,6 +182,64 @@ def people_list(ctx: click.Context, as_json: bool, now_text: str | None) -> None
                       ["NAME", "EMAIL", "ROLES", "START", "END", "ACTIVE"]))
 
 
+def _read_text(path: Path) -> Any:
+    """A text the office gives: Markdown, or Word converted (saying what was accepted)."""
+    from documents.word_import import read_policy_file
+    from lifecycle.policies import NewText
+
+    if not path.is_file():
+        raise InputError("no such file", file=path)
+    text, imported = read_policy_file(path)
+    if imported is not None:
+        click.echo(f"{path}: read from Word: {imported.report}.")
+    return NewText(path, text)
+
+
+@cli.group()
+def policies() -> None:
+    """Bring policies into the register (add)."""
+
+
+@policies.command("add")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--id", "policy_id", required=True,
+              help="Short name: lower-case letters, digits, '-'.")
+@click.option("--title", required=True, help="The policy's title.")
+@click.option("--adopted", required=True, metavar="YYYY-MM-DD",
+              help="When the approving body adopted this text.")
+@click.option("--review-due", required=True, metavar="YYYY-MM[-DD]", help="Next review due.")
+@click.option("--approver", help="The approving body (default: the first in [approvers]).")
+@click.option("--interval", default="3 years", show_default=True,
+              help="How often it is reviewed.")
+@click.option("--audiences", default="staff", show_default=True, metavar="ROLE,...",
+              help="Who it applies to.")
+@click.option("--reminder-audience", default="staff", show_default=True, metavar="ROLE,...",
+              help="Who is reminded to read it each year.")
+@now_option
+@click.pass_context
+def policies_add(ctx: click.Context, file: Path, policy_id: str, title: str, adopted: str,
+                 review_due: str, approver: str | None, interval: str, audiences: str,
+                 reminder_audience: str, now_text: str | None) -> None:
+    """Add a policy from a Word document (.docx) or Markdown: writes data/policies/ID.md
+    and registers version 1."""
+    from lifecycle.operations import add_policy
+
+    inst = _open(ctx)
+    new = _read_text(file)
+    fields: dict[str, object] = {"id": policy_id, "title": title, "school": inst.config.school,
+              "approver": approver or next(iter(inst.config.approvers), "Governing Body"),
+              "adopted": adopted, "review_due": review_due, "review_interval": interval,
+              "audiences": _roles(audiences), "reminder_audience": _roles(reminder_audience)}
+    source = add_policy(inst, fields, new, _now(inst, now_text))
+    click.echo(f"Added {source.id}: version 1, adopted {source.adopted}, review due "
+               f"{source.review_due}, approved by the {source.approver}; its text is in "
+               f"{inst.policies_dir / (source.id + '.md')}.")
+
+
+def _roles(text: str) -> list[str]:
+    return [r.strip() for r in text.split(",") if r.strip()]
+
+
 @cli.group()
 def review() -> None:
     """Reviews by the approving body (record)."""
@@ -194,7 +252,7 @@ def review() -> None:
 @click.option("--next", "next_text", metavar="YYYY-MM-DD",
               help="Next review due (default: the date plus the policy's review interval).")
 @click.option("--file", "new_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="The reviewed text; adopted as a new version if it changed.")
+              help="The reviewed text (.docx or .md); adopted as a new version if it changed.")
 @click.option("--notes", default="", help="What the reviewers decided.")
 @now_option
 @click.pass_context
@@ -204,8 +262,9 @@ def review_record(ctx: click.Context, policy_id: str, date_text: str, next_text:
     from lifecycle.operations import record_review
 
     inst = _open(ctx)
+    new = _read_text(new_file) if new_file is not None else None
     outcome = record_review(inst, policy_id, _date(date_text, "--date"),
-                            _option_date(next_text, "--next"), new_file, notes,
+                            _option_date(next_text, "--next"), new, notes,
                             _now(inst, now_text))
     change = (f"adopted version {outcome.version}" if outcome.text_changed
               else f"no change to the text (version {outcome.version})")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.errors import InputError
+from lifecycle.sources import MAX_TEXT_BYTES, read_text
 
 from .parse import Element, tree
 
@@ -134,6 +135,9 @@ def import_docx(path: Path) -> Imported:
     markdown = MarkdownWriter().document(body)
     if not re.search(r"\w", markdown):
         raise InputError("the document is empty", file=path)
+    if len(markdown.encode()) > MAX_TEXT_BYTES:
+        raise InputError(f"holds more text than a policy can ({MAX_TEXT_BYTES // 1_000_000} MB "
+                         "as Markdown): is it the right file?", file=path)
     first = body.elements()[0] if body.elements() else None
     title = first.text().strip() if first is not None and first.tag == "h1" else None
     return Imported(markdown, title, insertions, deletions, comments, images)
@@ -256,3 +260,16 @@ class MarkdownWriter:
         texts = [self.inline(p.children).strip() if isinstance(p, Element) and p.tag == "p"
                  else self.inline([p]).strip() for p in node.children]
         return " ".join(t for t in texts if t).replace("\n", " ")
+
+
+def read_policy_file(path: Path) -> tuple[str, Imported | None]:
+    """A text the office gives us: a Word document (converted; with what was accepted and
+    left out) or Markdown as it is."""
+    suffix = path.suffix.lower()
+    if suffix in (".docx", ".doc"):
+        imported = import_docx(path)
+        return imported.markdown, imported
+    if suffix in (".md", ".markdown", ".txt"):
+        return read_text(path), None
+    raise InputError("is neither a Word document (.docx) nor Markdown (.md): save it as .docx",
+                     file=path)

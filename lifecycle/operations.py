@@ -18,9 +18,10 @@ from .instance import Instance
 from .model import AuditEntry, Cycle, Person, PolicyRecord, Review, Status, Version, email_key
 
 if TYPE_CHECKING:   # each operation imports what it uses, so a command loads only that
+    from .model import PolicySource
     from .outbox import Message
     from .people import ImportResult
-    from .policies import ReviewOutcome, SyncResult
+    from .policies import NewText, ReviewOutcome, SyncResult
     from .rules import Batch, Rules
     from .store import Register
 
@@ -62,12 +63,20 @@ def import_people(inst: Instance, path: Path, skip_invalid: bool, now: datetime)
 
 
 def record_review(inst: Instance, policy_id: str, reviewed_on: date, next_due: date | None,
-                  new_file: Path | None, notes: str, now: datetime) -> ReviewOutcome:
+                  new: NewText | None, notes: str, now: datetime) -> ReviewOutcome:
     from .policies import record_review as record
 
     with inst.register() as register:
-        return record(register, inst.policies_dir, policy_id, reviewed_on, next_due, new_file,
+        return record(register, inst.policies_dir, policy_id, reviewed_on, next_due, new,
                       notes, now)
+
+
+def add_policy(inst: Instance, fields: dict[str, object], new: NewText,
+               now: datetime) -> PolicySource:
+    from .policies import add_policy as add
+
+    with inst.register() as register:
+        return add(register, inst.policies_dir, fields, new, now)
 
 
 @dataclass(frozen=True)

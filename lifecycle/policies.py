@@ -66,19 +66,33 @@ def require_policy(register: Register, policy_id: str) -> PolicyRecord:
     return policy
 
 
-def _new_text(policy: PolicyRecord, new_file: Path) -> tuple[str | None, str]:
-    """(front matter block or None, body) of a file given to ``review record --file``."""
-    text = read_text(new_file)
+@dataclass(frozen=True)
+class NewText:
+    """A text the office gave (Markdown, with or without front matter), already read from
+    ``path`` by the caller: Word documents are converted before they reach the register."""
+
+    path: Path
+    text: str
+
+
+def _new_text(policy: PolicyRecord, new: NewText) -> tuple[str | None, str]:
+    """(front matter block or None, body) of a text given to ``review record --file``."""
+    text, path = new.text, new.path
     if not text.lstrip().startswith("---"):
         if not text.strip():
-            raise InputError("the file is empty", file=new_file, line=1, field="body")
+            raise InputError("the file is empty", file=path, line=1, field="body")
         return None, text.strip("\n") + "\n"
-    source = parse_source(new_file, text)
+    source = parse_source(path, text)
     if source.id != policy.id:
-        raise InputError(f"is '{source.id}', but the review is of '{policy.id}'", file=new_file,
-                         line=line_of_field(new_file, "id"), field="id")
-    front = text[: len(text) - len(split_front_matter(text, new_file)[1])]
+        raise InputError(f"is '{source.id}', but the review is of '{policy.id}'", file=path,
+                         line=_line_in(text, "id"), field="id")
+    front = text[: len(text) - len(split_front_matter(text, path)[1])]
     return front, source.body
+
+
+def _line_in(text: str, field: str) -> int:
+    return next((n for n, line in enumerate(text.splitlines(), start=1)
+                 if line.startswith(f"{field}:")), 1)
 
 
 @dataclass(frozen=True)
@@ -92,7 +106,7 @@ class ReviewOutcome:
 
 def record_review(
     register: Register, policies_dir: Path, policy_id: str, reviewed_on: date,
-    next_due: date | None, new_file: Path | None, notes: str, now: datetime,
+    next_due: date | None, new: NewText | None, notes: str, now: datetime,
 ) -> ReviewOutcome:
     """Close the open review cycle, open the next, and adopt a new version if the text changed.
 
@@ -101,12 +115,12 @@ def record_review(
     """
     with register.transaction():
         return _record_review(register, policies_dir, policy_id, reviewed_on, next_due,
-                              new_file, notes, now)
+                              new, notes, now)
 
 
 def _record_review(
     register: Register, policies_dir: Path, policy_id: str, reviewed_on: date,
-    next_due: date | None, new_file: Path | None, notes: str, now: datetime,
+    next_due: date | None, new: NewText | None, notes: str, now: datetime,
 ) -> ReviewOutcome:
     policy = require_policy(register, policy_id)
     if reviewed_on < policy.cycle_opened:
@@ -123,8 +137,8 @@ def _record_review(
     text = read_text(source_path)
     version = policy.version
     adopted = None
-    if new_file is not None:
-        front, body = _new_text(policy, new_file)
+    if new is not None:
+        front, body = _new_text(policy, new)
         if text_hash(body) != policy.sha256:
             version = register.add_version(policy.id, text_hash(body), reviewed_on, body, now)
             adopted = reviewed_on
@@ -133,3 +147,37 @@ def _record_review(
     register.add_review(policy, reviewed_on, due, version, notes, now)
     write_atomically(source_path, rewrite_dates(text, adopted, due))
     return ReviewOutcome(policy.id, reviewed_on, due, version, version != policy.version)
+
+
+# front matter field -> the option of `policies add` that gives it
+_OPTIONS = {"id": "--id", "title": "--title", "approver": "--approver", "adopted": "--adopted",
+            "review_due": "--review-due", "review_interval": "--interval",
+            "audiences": "--audiences", "reminder_audience": "--reminder-audience"}
+
+
+def add_policy(register: Register, policies_dir: Path, fields: dict[str, object],
+               new: NewText, now: datetime) -> PolicySource:
+    """A new policy from a text and the office's facts about it: ``data/policies/<id>.md``
+    written with its front matter, and version 1 registered, in one transaction (the file is
+    written last). Mistakes in the facts are reported against their options."""
+    import yaml
+
+    policy_id = str(fields["id"])
+    path = policies_dir / f"{policy_id}.md"
+    if register.policy(policy_id) is not None or path.exists():
+        raise InputError(f"'{policy_id}' is already in the register: choose another id, or "
+                         f"use 'review record {policy_id} --file' for a new text",
+                         field="--id")
+    if not new.text.strip():
+        raise InputError("the document is empty", file=new.path)
+    front = yaml.safe_dump(fields, sort_keys=False, allow_unicode=True, width=1000)
+    text = f"---\n{front}---\n\n{new.text.strip(chr(10))}\n"
+    try:
+        source = parse_source(path, text)
+    except InputError as e:
+        raise InputError(e.message, field=_OPTIONS.get(e.field or "", e.field)) from None
+    with register.transaction():
+        sync_source(register, source, now)
+        policies_dir.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, text)
+    return source

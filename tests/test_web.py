@@ -349,15 +349,15 @@ def test_uploads_are_limited_in_size_and_type(client: TestClient, inst: Instance
     assert "long.md: is 1.3 MB, more than a policy&#39;s text can be (1 MB)" in page
     assert "/tmp" not in page and "reviewed.md" not in page       # no server path shown
     page = _upload(client, "minutes.pdf", b"%PDF-1.7")
-    assert "minutes.pdf: is not a Markdown file" in page
+    assert "minutes.pdf: is neither a Word document (.docx) nor Markdown" in page
     page = _upload(client, "broken.md", source + b"\n\xff\xfe\n")
     assert "broken.md:" in page and "not UTF-8 text" in page and "/tmp" not in page
     huge = client.post("/admin/policies/social-networking/review", data={
         "date": "2026-11-20", "csrf": csrf_of(client)},
-        files={"file": ("huge.md", b"x" * 3_000_000)})
-    assert huge.status_code == 413 and "at most 2 MB" in huge.text
+        files={"file": ("huge.md", b"x" * 11_000_000)})
+    assert huge.status_code == 413 and "at most 10 MB" in huge.text
     chunked = client.post("/admin/policies/social-networking/review",
-                          content=iter([b"--x\r\n"] + [b"y" * 100_000] * 30), headers={
+                          content=iter([b"--x\r\n"] + [b"y" * 1_000_000] * 11), headers={
                               "content-type": "multipart/form-data; boundary=x"})
     assert chunked.status_code == 413                  # no Content-Length: counted as read
     assert inst.register().policy("social-networking") == before     # nothing was written

@@ -39,12 +39,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from documents.meta import long_date
 from documents.publish import render_policy
+from documents.word_import import read_policy_file
 from lifecycle import confirmations, operations
 from lifecycle.config import Config
 from lifecycle.dates import parse_date
 from lifecycle.errors import InputError, InstanceError, LifecycleError
 from lifecycle.instance import Instance
 from lifecycle.model import Person, PolicyRecord, State, Status, email_key
+from lifecycle.policies import NewText
 from lifecycle.status import StatusRow, status_row
 from lifecycle.store import Register
 
@@ -63,9 +65,10 @@ PLAN_DAYS = 60
 HASHES_AT_ONCE = 1
 T = TypeVar("T")
 STOP_SECONDS = 3         # for open web requests when the service stops
-# Any form, an uploaded policy text included: the register takes texts of at most 1 MB.
-MAX_FORM_BYTES = 2_000_000
-TEXT_SUFFIXES = (".md", ".markdown", ".txt")
+# Any form, an uploaded policy included: a Word file may carry pictures, but the register
+# takes texts of at most 1 MB.
+MAX_FORM_BYTES = 10_000_000
+TEXT_SUFFIXES = (".docx", ".md", ".markdown", ".txt")
 
 
 class BodyTooLarge(Exception):
@@ -400,18 +403,22 @@ async def review(request: Request, form: Any) -> Response:
     upload = form.get("file")
     name = Path(str(getattr(upload, "filename", "") or "")).name
     with tempfile.TemporaryDirectory() as tmp:
-        new_file = Path(tmp) / "reviewed.md" if name else None
+        suffix = Path(name).suffix.lower()
+        new_file = Path(tmp) / f"reviewed{suffix}" if name else None
         try:
+            new = None
             if new_file is not None:
-                if Path(name).suffix.lower() not in TEXT_SUFFIXES:
-                    raise InputError("is not a Markdown file: upload the policy's text as .md",
-                                     file=name)
+                if suffix not in TEXT_SUFFIXES:
+                    raise InputError("is neither a Word document (.docx) nor Markdown (.md): "
+                                     "save it as .docx", file=name)
                 new_file.write_bytes(await upload.read())
+                text, _ = await run_in_threadpool(read_policy_file, new_file)
+                new = NewText(new_file, text)
             reviewed = parse_date(str(form.get("date", "")))
             next_text = str(form.get("next", "")).strip()
             next_due = parse_date(next_text) if next_text else None
             outcome = await run_in_threadpool(
-                operations.record_review, site.inst, policy_id, reviewed, next_due, new_file,
+                operations.record_review, site.inst, policy_id, reviewed, next_due, new,
                 str(form.get("notes", "")), site.now())
         except (LifecycleError, ValueError) as e:
             # the message names the file as the office knows it, never our temporary path
