@@ -187,8 +187,6 @@ def _read_text(path: Path) -> Any:
     from documents.word_import import read_policy_file
     from lifecycle.policies import NewText
 
-    if not path.is_file():
-        raise InputError("no such file", file=path)
     text, imported = read_policy_file(path)
     if imported is not None:
         click.echo(f"{path}: read from Word: {imported.report}.")
