@@ -85,14 +85,9 @@ def _new_text(policy: PolicyRecord, new: NewText) -> tuple[str | None, str]:
     source = parse_source(path, text)
     if source.id != policy.id:
         raise InputError(f"is '{source.id}', but the review is of '{policy.id}'", file=path,
-                         line=_line_in(text, "id"), field="id")
+                         line=line_of_field(path, "id", text), field="id")
     front = text[: len(text) - len(split_front_matter(text, path)[1])]
     return front, source.body
-
-
-def _line_in(text: str, field: str) -> int:
-    return next((n for n, line in enumerate(text.splitlines(), start=1)
-                 if line.startswith(f"{field}:")), 1)
 
 
 @dataclass(frozen=True)

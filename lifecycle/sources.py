@@ -210,9 +210,11 @@ def load_sources(directory: Path) -> list[PolicySource]:
     return sources
 
 
-def line_of_field(path: Path, field: str) -> int:
-    """The line of a top-level front matter field, for messages about it after parsing."""
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
+def line_of_field(path: Path, field: str, text: str | None = None) -> int:
+    """The line of a top-level front matter field, for messages about it after parsing
+    (``text``: the file's text when it is already read, or not on disk)."""
+    for number, line in enumerate((read_text(path) if text is None else text).splitlines(),
+                                  start=1):
         if line.startswith(f"{field}:"):
             return number
     return 1

@@ -43,7 +43,7 @@ from documents.word_import import read_policy_file
 from lifecycle import confirmations, operations
 from lifecycle.config import Config
 from lifecycle.dates import parse_date
-from lifecycle.errors import InputError, InstanceError, LifecycleError
+from lifecycle.errors import InstanceError, LifecycleError
 from lifecycle.instance import Instance
 from lifecycle.model import Person, PolicyRecord, State, Status, email_key
 from lifecycle.policies import NewText
@@ -68,7 +68,6 @@ STOP_SECONDS = 3         # for open web requests when the service stops
 # Any form, an uploaded policy included: a Word file may carry pictures, but the register
 # takes texts of at most 1 MB.
 MAX_FORM_BYTES = 10_000_000
-TEXT_SUFFIXES = (".docx", ".md", ".markdown", ".txt")
 
 
 class BodyTooLarge(Exception):
@@ -407,10 +406,7 @@ async def review(request: Request, form: Any) -> Response:
         new_file = Path(tmp) / f"reviewed{suffix}" if name else None
         try:
             new = None
-            if new_file is not None:
-                if suffix not in TEXT_SUFFIXES:
-                    raise InputError("is neither a Word document (.docx) nor Markdown (.md): "
-                                     "save it as .docx", file=name)
+            if new_file is not None:          # read_policy_file refuses other kinds
                 new_file.write_bytes(await upload.read())
                 text, _ = await run_in_threadpool(read_policy_file, new_file)
                 new = NewText(new_file, text)
