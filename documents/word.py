@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from html import escape
 from collections.abc import Iterable
 from datetime import datetime, time
 from io import BytesIO
@@ -19,7 +20,7 @@ from docx.enum.style import WD_STYLE_TYPE
 from docx.opc.constants import RELATIONSHIP_TYPE as RT
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
-from docx.shared import Pt, RGBColor
+from docx.shared import Cm, Mm, Pt, RGBColor
 from docx.styles.style import CharacterStyle
 from docx.text.paragraph import Paragraph
 from docx.text.run import Run
@@ -30,6 +31,14 @@ from .meta import long_date
 from .parse import Document, Element
 
 LANGUAGE = "en-GB"
+A4 = (Mm(210), Mm(297))
+MARGIN = Cm(2.54)  # Word's "Normal" margins in the UK
+_SMALL_WORDS = {"a", "an", "and", "as", "at", "but", "by", "for", "from", "in", "into", "nor",
+                "of", "on", "or", "the", "to", "with"}
+_APP = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties">\
+<Application>Policy Lifecycle</Application><DocSecurity>0</DocSecurity>\
+<Company>{company}</Company><AppVersion>1.0000</AppVersion></Properties>"""
 _SPACE = re.compile(r"\s+")
 _FORMATS = {"strong": "bold", "b": "bold", "em": "italic", "i": "italic", "code": "code",
             "del": "strike", "sup": "superscript", "sub": "subscript"}
@@ -48,13 +57,42 @@ def _styles(doc: Doc) -> None:
     default template has no "Hyperlink"). Added as XML: python-docx's add_style looks every
     existing style up by name first, which costs more than the rest of a short render."""
     styles = doc.styles.element
-    for name, base in (("Policy Facts", "Normal"), ("Policy Notice", "IntenseQuote")):
+    for name in ("Policy Facts", "Policy Notice"):
         style = styles.add_style_of_type(name, WD_STYLE_TYPE.PARAGRAPH, builtin=False)
-        style.basedOn_val = base
+        style.basedOn_val = "Normal"
+    _boxed(style)
     link = styles.add_style_of_type("Hyperlink", WD_STYLE_TYPE.CHARACTER, builtin=True)
     font = CharacterStyle(link).font
     font.color.rgb = RGBColor(0x05, 0x63, 0xC1)
     font.underline = True
+
+
+def _boxed(style: Any) -> None:
+    """A notice: a bordered, lightly shaded box (the built-in Intense Quote it was based on
+    before is a centred pull quote)."""
+    p_pr = style.get_or_add_pPr()
+    borders = OxmlElement("w:pBdr")
+    for side in ("top", "left", "bottom", "right"):
+        border = OxmlElement(f"w:{side}")
+        for key, value in (("w:val", "single"), ("w:sz", "12"), ("w:space", "4"),
+                           ("w:color", "9C5700")):
+            border.set(qn(key), value)
+        borders.append(border)
+    shading = OxmlElement("w:shd")
+    for key, value in (("w:val", "clear"), ("w:color", "auto"), ("w:fill", "FFF4CE")):
+        shading.set(qn(key), value)
+    p_pr.append(borders)
+    p_pr.append(shading)
+
+
+def title_text(title: str) -> str:
+    """An all-capitals title in title case, its words unchanged: a Title style need not
+    shout. Any other title is left as written."""
+    if not title.isupper():
+        return title
+    words = title.lower().split(" ")
+    return " ".join(w if i and w in _SMALL_WORDS else w[:1].upper() + w[1:]
+                    for i, w in enumerate(words))
 
 
 def _properties(doc: Doc, meta: VersionFacts) -> None:
@@ -69,6 +107,8 @@ def _properties(doc: Doc, meta: VersionFacts) -> None:
     props.language = LANGUAGE
     props.comments = f"Version {meta.version}, text SHA-256 {meta.sha256}"
     props.created = props.modified = datetime.combine(meta.adopted, time(0, 0))
+    app = next(p for p in doc.part.package.iter_parts() if p.partname == "/docProps/app.xml")
+    app._blob = _APP.format(company=escape(meta.school)).encode("utf-8")
 
 
 def _field(paragraph: Paragraph, instruction: str) -> None:
@@ -91,7 +131,11 @@ def _field(paragraph: Paragraph, instruction: str) -> None:
 
 def _header_footer(doc: Doc, meta: VersionFacts) -> None:
     section = doc.sections[0]
-    section.header.paragraphs[0].text = f"{meta.school} · {meta.title}"
+    header = f"{meta.school} · {meta.title}"
+    if meta.superseded_by:
+        header = (f"SUPERSEDED by version {meta.superseded_by} · {header} · "
+                  f"version {meta.version}")
+    section.header.paragraphs[0].text = header
     footer = section.footer.paragraphs[0]
     footer.text = (f"Version {meta.version} · Adopted {long_date(meta.adopted)} · "
                    f"Review due {long_date(meta.review_due)} · Page ")
@@ -138,6 +182,7 @@ class _Writer:
         self.body = doc.element.body
         self.numbering = doc.part.numbering_part.numbering_definitions._numbering
         self.style_ids: dict[str, str] = {}
+        self.last: Any = None
 
     def style_id(self, name: str) -> str:
         if name not in self.style_ids:
@@ -148,6 +193,7 @@ class _Writer:
         p = self.body.add_p()
         if style:
             p.style = self.style_id(style)
+        self.last = p
         return Paragraph(p, self.doc._body)
 
     # -- inline ------------------------------------------------------------------------
@@ -211,6 +257,8 @@ class _Writer:
                 level = max(1, int(node.tag[1]) - 1)
                 self.inline(self.paragraph(f"Heading {level}"), node.children)
             elif node.tag in ("ul", "ol"):
+                if self.last is not None:  # the paragraph that introduces the list
+                    self.last.get_or_add_pPr().keepNext_val = True
                 self.list(node, depth=0)
             elif node.tag == "blockquote":
                 self.blocks(node.children, style="Quote")
@@ -277,6 +325,7 @@ class _Writer:
         columns = max((len(r.elements()) for r in rows), default=0)
         if not columns:
             return
+        self.last = None
         table = self.doc.add_table(rows=len(rows), cols=columns)
         table.style = "Table Grid"
         for r, row in enumerate(rows):
@@ -314,6 +363,10 @@ def _reference() -> bytes:
                 rels.pop(rel_id)
     _set_language(doc)
     _styles(doc)
+    section = doc.sections[0]
+    section.page_width, section.page_height = A4
+    for side in ("left", "right", "top", "bottom"):
+        setattr(section, f"{side}_margin", MARGIN)
     out = BytesIO()
     doc.save(out)
     return out.getvalue()
@@ -324,7 +377,7 @@ def render_docx(document: Document, meta: VersionFacts) -> bytes:
     _properties(doc, meta)
     _header_footer(doc, meta)
     writer = _Writer(doc)
-    writer.paragraph("Title").add_run(document.title or meta.title)
+    writer.paragraph("Title").add_run(title_text(document.title or meta.title))
     _facts(writer, meta)
     writer.blocks(document.body.children)
     out = BytesIO()

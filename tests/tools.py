@@ -121,6 +121,12 @@ def pdf_pages(pdf: Path) -> int:
     return int(re.search(r"^Pages:\s+(\d+)", info.stdout, re.M)[1])  # type: ignore[index]
 
 
+def pdf_page_size(pdf: Path) -> str:
+    """What pdfinfo says of the paper: "595.276 x 841.89 pts (A4)"."""
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True)
+    return re.search(r"^Page size:\s+(.*)$", info.stdout, re.M)[1]  # type: ignore[index]
+
+
 def pdf_text(pdf: Path, page: int | None = None) -> str:
     args = ["pdftotext", "-layout"]
     if page:
