@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import re
-from html import escape
 from collections.abc import Iterable
 from datetime import datetime, time
+from html import escape
 from io import BytesIO
 from typing import Any
 
