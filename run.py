@@ -321,6 +321,41 @@ def render(ctx: click.Context, policy_id: str | None, all_policies: bool, format
 
 
 @cli.command()
+@click.argument("policy_id", metavar="POLICY")
+@click.option("--from", "older", type=int, help="The older version (default: the one before --to).")
+@click.option("--to", "newer", type=int, help="The newer version (default: the current one).")
+@click.option("--format", "formats", default="text", show_default=True,
+              help="Comma-separated: text (to the terminal), html, docx (files).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the files here instead of data/rendered/<policy>/.")
+@now_option
+@click.pass_context
+def diff(ctx: click.Context, policy_id: str, older: int | None, newer: int | None, formats: str,
+         out: Path | None, now_text: str | None) -> None:
+    """What changed between two versions, word by word: text, a web page, or a Word document
+    with tracked changes."""
+    from documents.publish import (
+        CHANGE_FORMATS,
+        compare_versions,
+        parse_formats,
+        versions_to_compare,
+    )
+
+    inst = _open(ctx)
+    wanted = parse_formats(formats, CHANGE_FORMATS)
+    today = _now(inst, now_text).date()
+    with inst.register() as register:
+        older, newer = versions_to_compare(register, policy_id, older, newer)
+        comparison, files = compare_versions(register, policy_id, older, newer, wanted,
+                                             out or inst.root / "rendered" / policy_id, today)
+    if "text" in wanted:
+        click.echo(f"{policy_id}: version {older} to version {newer}")
+        click.echo(comparison.as_text(), nl=False)
+    for f in files:
+        click.echo(f"{'wrote' if f.written else 'unchanged'}  {f.path}")
+
+
+@cli.command()
 @click.option("--now", "now_text", metavar="ISO-DATETIME",
               help="Start the service's clock at this time (simulation); it then runs on.")
 @click.option("--bind", metavar="HOST:PORT", callback=lambda _c, _p, v: _bind(v),

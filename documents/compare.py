@@ -53,6 +53,17 @@ class Unit:
     def key(self) -> str:
         return self.kind + "\x1e" + "\x1f".join(_plain(c) for c in self.cells)
 
+    def set(self, index: int, nodes: list[Element | str]) -> None:
+        """Replace the inline content of one cell (a list item keeps its nested lists)."""
+        self.cells[index] = nodes
+        if self.element.tag == "tr":
+            self.element.elements()[index].children = nodes
+        elif self.element.tag == "li":
+            kept = [c for c in self.element.children if c not in _own_inline(self.element)]
+            self.element.children = nodes + kept
+        else:
+            self.element.children = nodes
+
     def words(self) -> list[str]:
         return [w.lower() for c in self.cells for w in re.findall(r"\w+", _plain(c))]
 
@@ -79,6 +90,22 @@ class Comparison:
     @property
     def changed(self) -> bool:
         return bool(self.passages)
+
+    def quoted(self, excerpts: bool = True) -> list[tuple[str, list[Piece]]]:
+        """Each changed unit under the heading it stands in, cut to the sentences that
+        changed (``excerpts``) or whole."""
+        return [(section, excerpt(block) if excerpts else block)
+                for section, block in zip(self.sections, self.blocks, strict=True)]
+
+    def as_text(self, excerpts: bool = False) -> str:
+        """The changes as plain text: each heading once, then its changed passages."""
+        lines, last = [self.summary()], None
+        for section, pieces in self.quoted(excerpts):
+            if section != last:
+                lines += ["", section] if section else [""]
+                last = section
+            lines.append("  " + bracketed(pieces))
+        return "\n".join(lines) + "\n"
 
     def summary(self) -> str:
         if not self.passages:
@@ -135,6 +162,17 @@ def _tokens(nodes: list[Element | str], style: Style = ((), None)) -> Iterator[T
             yield from _tokens(node.children, (style[0] + (_FORMAT_TAGS[node.tag],), style[1]))
         else:
             yield from _tokens(node.children, style)
+
+
+def cell_tokens(cell: list[Element | str]) -> list[Token]:
+    """A cell's tokens without the spaces at its edges (a browser shows none there)."""
+    tokens = list(_tokens(cell))
+    start, end = 0, len(tokens)
+    while start < end and tokens[start][0] == " ":
+        start += 1
+    while end > start and tokens[end - 1][0] == " ":
+        end -= 1
+    return tokens[start:end]
 
 
 def _encode(tokens: list[Token], table: dict[Token, str]) -> str:
@@ -333,9 +371,9 @@ class _Merger:
 def _mark_unit(unit: Unit, op: str) -> None:
     """Every word of a unit inserted or deleted, the element marked for the Word writer."""
     unit.element.attrs["data-change"] = INSERTED if op == "+" else DELETED
-    for cell in unit.cells:
-        tokens = list(_tokens(cell))
-        cell[:] = _marked(op, tokens) if tokens else []
+    for index, cell in enumerate(unit.cells):
+        tokens = cell_tokens(cell)
+        unit.set(index, _marked(op, tokens) if tokens else [])
 
 
 def _clone(unit: Unit) -> Unit:
@@ -352,9 +390,9 @@ def _merge_cells(old: Unit, new: Unit) -> list[list[tuple[str, list[Token]]]]:
     if len(old.cells) != len(new.cells):
         raise ValueError("rows of different widths are not paired")
     merged = []
-    for old_cell, new_cell in zip(old.cells, new.cells, strict=True):
-        diffs = diff_tokens(list(_tokens(old_cell)), list(_tokens(new_cell)))
-        new_cell[:] = [n for op, tokens in diffs for n in _marked(op, tokens)]
+    for index, (old_cell, new_cell) in enumerate(zip(old.cells, new.cells, strict=True)):
+        diffs = diff_tokens(cell_tokens(old_cell), cell_tokens(new_cell))
+        new.set(index, [n for op, tokens in diffs for n in _marked(op, tokens)])
         merged.append(diffs)
     return merged
 
@@ -411,7 +449,8 @@ def compare(old_source: str, new_source: str) -> Comparison:
         if new is not None:
             merger.last = new.element
         if old is not None and new is not None:
-            if old.key() == new.key() and old.cells == new.cells:
+            if old.key() == new.key() and [cell_tokens(c) for c in old.cells] == \
+                    [cell_tokens(c) for c in new.cells]:
                 tally.add([Piece("=", "".join(_plain(c) for c in new.cells) or " ")])
                 continue
             pieces = [p for cell in _merge_cells(old, new) for p in _pieces(cell)]

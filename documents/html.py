@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from lifecycle.model import VersionFacts
 
+from .compare import Comparison
 from .meta import long_date
 from .parse import VOID_TAGS, Document, Element, Heading
 
@@ -18,14 +19,20 @@ _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesc
                    trim_blocks=True, lstrip_blocks=True)
 
 
+_LABELS = {"del": "deleted text: ", "ins": "inserted text: "}
+
+
 def serialise(node: Element | str) -> str:
-    """HTML for a tree node; every text and attribute value is escaped again here."""
+    """HTML for a tree node; every text and attribute value is escaped again here. A change
+    mark (``del``, ``ins``) opens with a label only screen readers read."""
     if isinstance(node, str):
         return escape(node, quote=False)
     attrs = "".join(f' {k}="{escape(v)}"' for k, v in node.attrs.items())
     if node.tag in VOID_TAGS:
         return f"<{node.tag}{attrs}>"
     inner = "".join(serialise(c) for c in node.children)
+    if node.tag in _LABELS:
+        inner = f'<span class="visually-hidden">{_LABELS[node.tag]}</span>{inner}'
     return f"<{node.tag}{attrs}>{inner}</{node.tag}>"
 
 
@@ -38,6 +45,24 @@ def table_of_contents(headings: list[Heading]) -> list[tuple[Heading, list[Headi
         elif h.level == 3 and toc:
             toc[-1][1].append(h)
     return toc
+
+
+def render_changes_html(comparison: Comparison, older: VersionFacts,
+                        newer: VersionFacts) -> str:
+    """The newer text with every difference from the older marked, and a summary."""
+    children = list(comparison.document.body.children)
+    first = children[0] if children else None
+    heading: str = newer.title
+    if isinstance(first, Element) and first.tag == "h1":
+        heading = Markup("".join(serialise(c) for c in first.children))
+        children.pop(0)
+    return _env.get_template("changes.html").render(
+        older=older, meta=newer, heading=heading, summary=comparison.summary(),
+        changed=comparison.changed, older_adopted=long_date(older.adopted),
+        adopted=long_date(newer.adopted),
+        body=Markup("\n".join(serialise(c) for c in children)),
+        css=Markup((TEMPLATES / "page.css").read_text(encoding="utf-8")),
+    )
 
 
 def render_html(document: Document, meta: VersionFacts) -> str:

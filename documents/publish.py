@@ -7,22 +7,28 @@ come from whatever can give them (the register, in practice): rendering knows no
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lifecycle.errors import InputError
 from lifecycle.files import write_atomically
 from lifecycle.model import VersionFacts
 
+if TYPE_CHECKING:
+    from .compare import Comparison
+
 FORMATS = ("html", "docx")
 MANIFEST = "render-manifest.json"
 _HERE = Path(__file__).parent
-_CODE = [_HERE / n for n in ("parse.py", "html.py", "word.py", "meta.py")]
+_CODE = [_HERE / n for n in ("parse.py", "html.py", "word.py", "meta.py", "compare.py")]
+CHANGE_FORMATS = ("text", "html", "docx")
 
 
 @dataclass(frozen=True)
@@ -31,12 +37,12 @@ class RenderedFile:
     written: bool
 
 
-def parse_formats(text: str) -> tuple[str, ...]:
+def parse_formats(text: str, known: tuple[str, ...] = FORMATS) -> tuple[str, ...]:
     formats = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
-    unknown = [f for f in formats if f not in FORMATS]
+    unknown = [f for f in formats if f not in known]
     if unknown or not formats:
         raise InputError(f"unknown format '{unknown[0] if unknown else text}' "
-                         f"(formats: {', '.join(FORMATS)})", field="--format")
+                         f"(formats: {', '.join(known)})", field="--format")
     return formats
 
 
@@ -45,7 +51,7 @@ def _fingerprint() -> str:
     templates = sorted(p for p in (_HERE / "templates").iterdir() if p.is_file())
     for path in [*_CODE, *templates]:
         digest.update(path.read_bytes())
-    for package in ("markdown", "python-docx", "nh3", "jinja2"):
+    for package in ("markdown", "python-docx", "nh3", "jinja2", "diff-match-patch"):
         digest.update(package_version(package).encode())
     return digest.hexdigest()
 
@@ -62,6 +68,34 @@ class Facts(Protocol):
     def current_version(self, policy_id: str) -> int: ...
 
 
+def changes_file_name(policy_id: str, older: int, newer: int, fmt: str) -> str:
+    return f"{policy_id}-v{older}-v{newer}-changes.{fmt}"
+
+
+Wanted = tuple[str, str, Callable[[], bytes]]  # file name, key, what makes its bytes
+
+
+def _cached(out_dir: Path, wanted: list[Wanted]) -> list[RenderedFile]:
+    """Write each (file name, key, maker) unless the file is there with the same key."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_dir / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    results = []
+    for name, key, make in wanted:
+        path = out_dir / name
+        written = not (path.exists() and manifest.get(name) == key)
+        if written:
+            write_atomically(path, make())
+            manifest[name] = key
+        results.append(RenderedFile(path, written))
+    write_atomically(manifest_path, json.dumps(manifest, indent=2, sort_keys=True))
+    return results
+
+
+def _key(fmt: str, *inputs: object) -> str:
+    return hashlib.sha256(f"{fmt}\n{json.dumps([_fingerprint(), *inputs])}".encode()).hexdigest()
+
+
 def render_version(facts: VersionFacts, formats: tuple[str, ...],
                    out_dir: Path) -> list[RenderedFile]:
     """Write each format unless the file exists with the same key; parse at most once."""
@@ -69,26 +103,12 @@ def render_version(facts: VersionFacts, formats: tuple[str, ...],
     from .parse import parse
     from .word import render_docx
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = out_dir / MANIFEST
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    key_base = json.dumps([_fingerprint(), facts.as_key(), facts.body], sort_keys=True)
-    document = None
-    results = []
-    for fmt in formats:
-        path = out_dir / file_name(facts.policy_id, facts.version, fmt)
-        key = hashlib.sha256(f"{fmt}\n{key_base}".encode()).hexdigest()
-        if path.exists() and manifest.get(path.name) == key:
-            results.append(RenderedFile(path, written=False))
-            continue
-        document = document or parse(facts.body)
-        data = (render_html(document, facts).encode("utf-8") if fmt == "html"
-                else render_docx(document, facts))
-        write_atomically(path, data)
-        manifest[path.name] = key
-        results.append(RenderedFile(path, written=True))
-    write_atomically(manifest_path, json.dumps(manifest, indent=2, sort_keys=True))
-    return results
+    document = functools.cache(lambda: parse(facts.body))
+    makers = {"html": lambda: render_html(document(), facts).encode("utf-8"),
+              "docx": lambda: render_docx(document(), facts)}
+    return _cached(out_dir, [(file_name(facts.policy_id, facts.version, fmt),
+                              _key(fmt, facts.as_key(), facts.body), makers[fmt])
+                             for fmt in formats])
 
 
 def render_policy(source: Facts, policy_id: str, number: int | None, formats: tuple[str, ...],
@@ -106,3 +126,35 @@ def render_policies(source: Facts, policy_ids: list[str], number: int | None,
     into its own folder under ``rendered_root``."""
     return [file for policy_id in policy_ids for file in render_policy(
         source, policy_id, number, formats, out or rendered_root / policy_id, today)]
+
+
+def versions_to_compare(source: Facts, policy_id: str, older: int | None,
+                        newer: int | None) -> tuple[int, int]:
+    """(from, to): by default the latest version and the one before it; ``--to N`` alone
+    compares N with N-1."""
+    newer = newer or source.current_version(policy_id)
+    older = older or newer - 1
+    if older < 1 or older == newer:
+        raise InputError(f"{policy_id} has only version {newer}: there is nothing to compare "
+                         "it with", field="--from")
+    return older, newer
+
+
+def compare_versions(source: Facts, policy_id: str, older: int, newer: int,
+                     formats: tuple[str, ...], out_dir: Path,
+                     today: date) -> tuple[Comparison, list[RenderedFile]]:
+    """The comparison of two versions, and its HTML and Word files written to ``out_dir``
+    unless already there with the same key."""
+    from .compare import compare
+    from .html import render_changes_html
+    from .word import render_changes_docx
+
+    old = source.version_facts(policy_id, older, today)
+    new = source.version_facts(policy_id, newer, today)
+    comparison = compare(old.body, new.body)
+    makers = {"html": lambda: render_changes_html(comparison, old, new).encode("utf-8"),
+              "docx": lambda: render_changes_docx(comparison.document.body, old, new)}
+    wanted = [(changes_file_name(policy_id, older, newer, fmt),
+               _key(fmt, old.as_key(), new.as_key(), old.body, new.body), makers[fmt])
+              for fmt in formats if fmt != "text"]
+    return comparison, _cached(out_dir, wanted) if wanted else []

@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from datetime import datetime, time
+from dataclasses import replace
+from datetime import date, datetime, time
 from html import escape
 from io import BytesIO
 from typing import Any
@@ -27,6 +28,7 @@ from docx.text.run import Run
 
 from lifecycle.model import VersionFacts
 
+from .compare import CHANGE_TAGS
 from .meta import long_date
 from .parse import Document, Element
 
@@ -129,9 +131,9 @@ def _field(paragraph: Paragraph, instruction: str) -> None:
     paragraph.add_run()._r.append(char("end"))
 
 
-def _header_footer(doc: Doc, meta: VersionFacts) -> None:
+def _header_footer(doc: Doc, meta: VersionFacts, header: str = "") -> None:
     section = doc.sections[0]
-    header = f"{meta.school} · {meta.title}"
+    header = header or f"{meta.school} · {meta.title}"
     if meta.superseded_by:
         header = (f"SUPERSEDED by version {meta.superseded_by} · {header} · "
                   f"version {meta.version}")
@@ -372,14 +374,126 @@ def _reference() -> bytes:
     return out.getvalue()
 
 
-def render_docx(document: Document, meta: VersionFacts) -> bytes:
+def _document(meta: VersionFacts, header: str = "") -> Doc:
     doc = docx.Document(BytesIO(_reference()))
     _properties(doc, meta)
-    _header_footer(doc, meta)
+    _header_footer(doc, meta, header)
+    return doc
+
+
+def _saved(doc: Doc) -> bytes:
+    out = BytesIO()
+    doc.save(out)
+    return out.getvalue()
+
+
+def render_docx(document: Document, meta: VersionFacts) -> bytes:
+    doc = _document(meta)
     writer = _Writer(doc)
     writer.paragraph("Title").add_run(title_text(document.title or meta.title))
     _facts(writer, meta)
     writer.blocks(document.body.children)
-    out = BytesIO()
-    doc.save(out)
-    return out.getvalue()
+    return _saved(doc)
+
+
+class _Tracked(_Writer):
+    """Writes a comparison's ``del`` and ``ins`` marks as Word's tracked changes.
+
+    Runs are written as usual and remembered; once the document is complete each is wrapped
+    in ``w:del`` (its text becoming ``w:delText``) or ``w:ins``, neighbours sharing one
+    wrapper. A paragraph (or table row) whose every run is deleted or inserted has its mark
+    tracked too, so "Accept all" and "Reject all" remove it whole.
+    """
+
+    def __init__(self, doc: Doc, author: str, when: date) -> None:
+        super().__init__(doc)
+        self.author = author
+        self.when = f"{when.isoformat()}T00:00:00Z"
+        self.changes: list[tuple[Any, str]] = []
+        self.ids = 0
+
+    def inline(self, paragraph: Paragraph, nodes: Iterable[Element | str],
+               formats: frozenset[str] = frozenset()) -> None:
+        for node in nodes:
+            if isinstance(node, Element) and node.tag in CHANGE_TAGS:
+                self.inline(paragraph, node.children, formats | {node.tag})
+            elif isinstance(node, Element) and node.tag == "br" and formats & {"del", "ins"}:
+                run = paragraph.add_run()
+                run.add_break()
+                self.changes.append((run._r, _kind(formats)))
+            else:
+                super().inline(paragraph, [node], formats)
+
+    def text(self, paragraph: Paragraph, text: str, formats: frozenset[str]) -> None:
+        before = len(paragraph._p)
+        super().text(paragraph, text, formats)
+        if len(paragraph._p) > before and formats & {"del", "ins"}:
+            self.changes.append((paragraph._p[-1], _kind(formats)))
+
+    def mark(self, kind: str) -> Any:
+        element = OxmlElement(f"w:{kind}")
+        self.ids += 1
+        for key, value in (("w:id", str(self.ids)), ("w:author", self.author),
+                           ("w:date", self.when)):
+            element.set(qn(key), value)
+        return element
+
+    def finish(self) -> None:
+        for run, kind in self.changes:
+            previous = run.getprevious()
+            if previous is not None and previous.tag == qn(f"w:{kind}"):
+                previous.append(run)
+            else:
+                wrapper = self.mark(kind)
+                run.addprevious(wrapper)
+                wrapper.append(run)
+            if kind == "del":
+                for t in run.iter(qn("w:t")):
+                    t.tag = qn("w:delText")
+        for row in self.body.iter(qn("w:tr")):
+            whole = _whole(row)
+            if whole:
+                row.get_or_add_trPr().append(self.mark(whole))
+        for paragraph in self.body.iterchildren(qn("w:p")):
+            whole = _whole(paragraph)
+            if whole:
+                marks = OxmlElement("w:rPr")
+                marks.append(self.mark(whole))
+                paragraph.get_or_add_pPr().append(marks)
+
+
+def _kind(formats: frozenset[str]) -> str:
+    return "del" if "del" in formats else "ins"
+
+
+def _whole(element: Any) -> str | None:
+    """"del" or "ins" when every run in the element is deleted or every one inserted."""
+    kinds = {run.getparent().tag for run in element.iter(qn("w:r"))}
+    for kind in ("del", "ins"):
+        if kinds == {qn(f"w:{kind}")}:
+            return kind
+    return None
+
+
+def render_changes_docx(body: Element, older: VersionFacts, newer: VersionFacts) -> bytes:
+    """The newer text with its differences from the older as tracked changes, by the
+    approving body on the day it adopted the newer text."""
+    doc = _document(newer, header=f"{newer.school} · {newer.title} · changes from version "
+                               f"{older.version} to version {newer.version}")
+    writer = _Tracked(doc, newer.approver, newer.adopted)
+    children = list(body.children)
+    title = writer.paragraph("Title")
+    first = children[0] if children else None
+    if isinstance(first, Element) and first.tag == "h1":
+        writer.inline(title, first.children)
+        children.pop(0)
+    else:
+        title.add_run(title_text(newer.title))
+    _facts(writer, replace(newer, overdue=False, superseded_by=None))
+    _notice(writer, "Tracked changes. ", f"From version {older.version} (adopted "
+            f"{long_date(older.adopted)}) to version {newer.version} (adopted "
+            f"{long_date(newer.adopted)}). Accept all changes to read version "
+            f"{newer.version}; reject all to read version {older.version}.")
+    writer.blocks(children)
+    writer.finish()
+    return _saved(doc)
