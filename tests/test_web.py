@@ -90,6 +90,29 @@ def test_policy_list_and_pages(client: TestClient, inst: Instance) -> None:
     assert client.get("/policies/../register.db").status_code == 404
 
 
+def test_the_changes_pages(run: Run, client: TestClient, inst: Instance, tmp_path: Path) -> None:
+    assert client.get("/policies/social-networking/changes").status_code == 404
+    source = (inst.policies_dir / "social-networking.md").read_text(encoding="utf-8")
+    new = tmp_path / "new.md"
+    new.write_text(source.split("---\n", 2)[2].replace("Bebo", "Instagram"), encoding="utf-8")
+    run("review", "record", "social-networking", "--date", "2026-11-24", "--file", str(new),
+        "--now", "2026-11-24T10:00")
+    latest = client.get("/policies/social-networking/changes")
+    assert latest.status_code == 200
+    assert "1 passage changed: 1 word deleted, 1 inserted" in latest.text
+    assert re.search(r"<del><span[^>]*>deleted text: </span>Bebo</del>", latest.text)
+    assert latest.text == client.get("/policies/social-networking/v2/changes").text
+    tracked = client.get("/policies/social-networking/v2/changes.docx")
+    assert tracked.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert b"word/document.xml" in tracked.content
+    assert client.get("/policies/social-networking/v1/changes").status_code == 404
+    assert client.get("/policies/social-networking/v3/changes").status_code == 404
+    assert "/policies/social-networking/changes" in client.get("/policies/").text
+    login(client)
+    admin = client.get("/admin/policies/social-networking").text
+    assert 'href="/policies/social-networking/v2/changes"' in admin
+
+
 # -- read and confirm --------------------------------------------------------------------------
 
 def test_a_member_of_staff_confirms_from_the_link_in_the_email(client: TestClient,

@@ -38,7 +38,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from documents.meta import long_date
-from documents.publish import render_policy
+from documents.publish import compare_versions, render_policy
 from documents.word_import import read_policy_file
 from lifecycle import confirmations, operations
 from lifecycle.config import Config
@@ -134,20 +134,28 @@ class Site:
             self._writer = anyio.CapacityLimiter(1)
         return await anyio.to_thread.run_sync(change, limiter=self._writer)
 
-    async def rendered(self, policy: PolicyRecord, version: int, fmt: str) -> Path:
-        """The rendered file, written by `render` or now (on a worker thread) if missing;
-        remembered per state, so a page already rendered costs no thread at all."""
+    async def rendered(self, policy: PolicyRecord, version: int, fmt: str,
+                       changes: bool = False) -> Path:
+        """The rendered file (or the changes from the version before), written by `render`
+        or `diff` or now (on a worker thread) if missing; remembered per state, so a page
+        already rendered costs no thread at all."""
         today = self.now().date()
-        key = (policy.id, version, fmt, version == policy.version and policy.review_due < today)
+        key = (policy.id, version, fmt, changes,
+               version == policy.version and policy.review_due < today)
         path = self._renders.get(key)
         if path is None or not path.exists():
-            path = self._renders[key] = await run_in_threadpool(self._render, policy.id,
-                                                                version, fmt, today)
+            path = self._renders[key] = await run_in_threadpool(
+                self._changes if changes else self._render, policy.id, version, fmt, today)
         return path
 
     def _render(self, policy_id: str, version: int, fmt: str, today: date) -> Path:
         [result] = render_policy(self.register, policy_id, version, (fmt,),
                                  self.inst.root / "rendered" / policy_id, today)
+        return result.path
+
+    def _changes(self, policy_id: str, version: int, fmt: str, today: date) -> Path:
+        _, [result] = compare_versions(self.register, policy_id, version - 1, version, (fmt,),
+                                       self.inst.root / "rendered" / policy_id, today)
         return result.path
 
 
@@ -176,7 +184,8 @@ async def policy_list(request: Request) -> Response:
 
 # a version number is at most nine digits: anything longer is no version of ours (and would
 # overflow SQLite's integer)
-_DOC = re.compile(r"^(?P<id>[a-z0-9][a-z0-9-]*?)(?:/v(?P<version>[1-9]\d{0,8}))?(?P<docx>\.docx)?$")
+_DOC = re.compile(r"^(?P<id>[a-z0-9][a-z0-9-]*?)(?:/v(?P<version>[1-9]\d{0,8}))?"
+                  r"(?P<changes>/changes)?(?P<docx>\.docx)?$")
 
 
 async def policy_file(request: Request) -> Response:
@@ -188,8 +197,11 @@ async def policy_file(request: Request) -> Response:
     version = int(m["version"] or policy.version)
     if site.register.version(policy.id, version) is None:
         return problem(request, 404, "Not found", f"{policy.title} has no version {version}.")
+    if m["changes"] and version == 1:
+        return problem(request, 404, "Not found", f"Version 1 is the first version of the "
+                       f"{policy.title}: there is no earlier text to compare it with.")
     fmt = "docx" if m["docx"] else "html"
-    path = await site.rendered(policy, version, fmt)
+    path = await site.rendered(policy, version, fmt, changes=bool(m["changes"]))
     if fmt == "docx":
         return FileResponse(path, filename=path.name,
                             media_type="application/vnd.openxmlformats-officedocument."
@@ -373,6 +385,7 @@ async def policy_admin(request: Request) -> Response:
     people = {email_key(p.email): p for p in site.register.people()}
     done = site.register.confirmations(policy.id, policy.version)
     return page(request, "policy_admin.html", title=policy.title, policy=policy,
+                versions=site.register.versions(policy.id),
                 row=status_row(policy, site.now().date(), site.inst.config),
                 missing=sorted((people[k] for k in state.missing if k in people),
                                key=lambda p: p.name),
