@@ -88,7 +88,7 @@ class Site:
         self.secret = confirmations.ensure_secret(inst.root)
         self._local = threading.local()
         self._opened: list[Register] = []
-        self._renders: dict[tuple[str, int, str, bool], Path] = {}
+        self._renders: dict[tuple[str, int, str, bool, bool], Path] = {}
         self._writer: anyio.CapacityLimiter | None = None     # made on the event loop
         self.throttle = admin.Throttle()
         self.hashing = asyncio.Semaphore(HASHES_AT_ONCE)
