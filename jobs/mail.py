@@ -7,9 +7,7 @@ injection) and every value reaching HTML is escaped by the templates.
 from __future__ import annotations
 
 import binascii
-import difflib
 import re
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -20,8 +18,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader
 
+from documents.compare import Comparison, bracketed
 from documents.meta import long_date
-from documents.publish import file_name, render_policy
+from documents.publish import compare_versions, file_name, render_policy
 from lifecycle.config import Config
 from lifecycle.confirmations import Ack, make_token, progress
 from lifecycle.dates import month_phrase, span_phrase
@@ -41,27 +40,6 @@ MAX_CHANGES = 12
 def header_safe(text: str) -> str:
     """No CR, LF or other control characters can reach a header."""
     return _CONTROL.sub(" ", text).strip()
-
-
-@dataclass(frozen=True)
-class Change:
-    kind: str
-    text: str
-
-
-def changes_between(old: str, new: str) -> list[Change]:
-    """Paragraphs removed from and added to a policy's text, in order."""
-    def paragraphs(text: str) -> list[str]:
-        return [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
-
-    a, b = paragraphs(old), paragraphs(new)
-    changes = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
-        if op in ("replace", "delete"):
-            changes += [Change("removed", p) for p in a[i1:i2]]
-        if op in ("replace", "insert"):
-            changes += [Change("added", p) for p in b[j1:j2]]
-    return changes
 
 
 def part(headers: dict[str, str], body: bytes) -> bytes:
@@ -113,6 +91,7 @@ class Composer:
         self._policies: dict[str, PolicyRecord] = {}
         self._documents: dict[tuple[str, int], bytes] = {}
         self._parts: dict[tuple[str, int], bytes] = {}
+        self._changes: dict[tuple[str, int], tuple[Comparison, bytes]] = {}
         self._headers: dict[tuple[str, str], bytes] = {}
 
     def policy(self, policy_id: str) -> PolicyRecord:
@@ -147,6 +126,8 @@ class Composer:
         parts = [alternative(text, html, boundary + "_alt")]
         if attach_policy is not None:
             parts.append(self.document_part(attach_policy, local.date()))
+            if message.kind == Kind.UPDATED:
+                parts.append(self.changes(attach_policy, local.date())[1])
             if message.kind == Kind.REVIEW:
                 parts.append(part(
                     {"Content-Type": 'text/calendar; charset="utf-8"; method=PUBLISH',
@@ -182,14 +163,16 @@ class Composer:
         return b"".join(SMTP.fold_binary(k, v) for k, v in head.items())
 
     def document_part(self, policy: PolicyRecord, today: date) -> bytes:
-        name, data = self.document(policy, today)
         key = (policy.id, -policy.version)
         if key not in self._parts:
-            self._parts[key] = part(
-                {"Content-Type": f"{DOCX_TYPE[0]}/{DOCX_TYPE[1]}",
-                 "Content-Disposition": f'attachment; filename="{name}"',
-                 "Content-Transfer-Encoding": "base64"}, base64_lines(data))
+            self._parts[key] = self.attachment(*self.document(policy, today))
         return self._parts[key]
+
+    @staticmethod
+    def attachment(name: str, data: bytes) -> bytes:
+        return part({"Content-Type": f"{DOCX_TYPE[0]}/{DOCX_TYPE[1]}",
+                     "Content-Disposition": f'attachment; filename="{name}"',
+                     "Content-Transfer-Encoding": "base64"}, base64_lines(data))
 
     def _content(self, message: Message,
                  today: date) -> tuple[str, dict[str, Any], PolicyRecord | None]:
@@ -214,13 +197,35 @@ class Composer:
             context["final"] = bool(ladder) and message.stage == f"chase-{ladder[-1]}"
             return f"Please confirm you have read the {policy.title}", context, policy
         if message.kind == Kind.UPDATED:
-            previous, current = self.register.versions(policy.id)[-2:]
-            changes = changes_between(previous.body, current.body)
-            context |= {"changes": changes[:MAX_CHANGES],
-                        "more_changes": max(0, len(changes) - MAX_CHANGES)}
+            context |= self._updated(policy, today)
             return (f"Policy updated: {policy.title} (version {policy.version})", context,
                     policy)
         raise ValueError(f"unknown message kind {message.kind!r}")
+
+    def _updated(self, policy: PolicyRecord, today: date) -> dict[str, Any]:
+        """The changed passages, cut to their sentences, and the reviewers' notes."""
+        comparison, _ = self.changes(policy, today)
+        quotes = comparison.quoted(excerpts=True)
+        notes = [r.notes for r in self.register.reviews(policy.id)
+                 if r.version == policy.version and r.text_changed and r.notes]
+        return {"summary": comparison.summary(), "quotes": quotes[:MAX_CHANGES],
+                "quotes_text": [(section, bracketed(pieces))
+                                for section, pieces in quotes[:MAX_CHANGES]],
+                "more_changes": max(0, len(quotes) - MAX_CHANGES), "notes": notes[-1:],
+                "changes_link": f"{self.config.base_url}/policies/{policy.id}/v"
+                                f"{policy.version}/changes"}
+
+    def changes(self, policy: PolicyRecord, today: date) -> tuple[Comparison, bytes]:
+        """What changed from the version before, and its tracked-changes document part:
+        compared and encoded once per version, not once per recipient."""
+        key = (policy.id, policy.version)
+        if key not in self._changes:
+            comparison, [tracked] = compare_versions(
+                self.register, policy.id, policy.version - 1, policy.version, ("docx",),
+                self.rendered_root / policy.id, today)
+            self._changes[key] = comparison, self.attachment(tracked.path.name,
+                                                             tracked.path.read_bytes())
+        return self._changes[key]
 
     def _review(self, message: Message, policy: PolicyRecord, today: date,
                 context: dict[str, Any]) -> str:

@@ -118,14 +118,41 @@ def test_policy_updated_says_what_changed(run: Run, inst: Instance, tmp_path: Pa
     new = tmp_path / "new.md"
     new.write_text(source.split("---\n", 2)[2].replace("Bebo", "Instagram"), encoding="utf-8")
     run("review", "record", "social-networking", "--date", "2027-03-10", "--file", str(new),
-        "--now", "2027-03-10T08:30")
+        "--notes", "Bebo is gone", "--now", "2027-03-10T08:30")
     mail = delivered(inst, datetime(2027, 3, 10, 9, tzinfo=ZoneInfo("Europe/London")))[
         "g.adeyemi@example.org/updated"]
     assert mail["Subject"] == "Policy updated: Policy for Social Networking (version 2)"
-    text = text_of(mail)
-    assert "- Removed: - Social networking sites such as Facebook or Bebo" in text
-    assert "+ Added: - Social networking sites such as Facebook or Instagram" in text
-    assert [a.get_filename() for a in mail.iter_attachments()] == ["social-networking-v2.docx"]
+    text = text_of(mail).replace("\r\n", "\n")
+    assert "What changed: 1 passage changed: 1 word deleted, 1 inserted." in text
+    assert "  Social networking sites such as Facebook or [-Bebo-]{+Instagram+}\n" in text
+    assert "The reviewers' notes: Bebo is gone" in text
+    html = text_of(mail, "html")
+    assert "Facebook or <del" in html and ">Bebo</del><ins" in html and ">Instagram</ins>" in html
+    assert [a.get_filename() for a in mail.iter_attachments()] == [
+        "social-networking-v2.docx", "social-networking-v1-v2-changes.docx"]
+
+
+def test_a_one_word_change_quotes_its_sentence_without_markup(run: Run, inst: Instance,
+                                                              tmp_path: Path) -> None:
+    delivered(inst)
+    path = inst.policies_dir / "social-networking.md"
+    body = path.read_text(encoding="utf-8").split("---\n", 2)[2]
+    sentence = "Personal information of others including colleagues and pupils must not be"
+    assert sentence in body
+    new = tmp_path / "new.md"
+    new.write_text(body.replace("pupils must not be", "pupils must never be").replace(
+        "with whom you want to share", "with whom you wish to share"), encoding="utf-8")
+    run("review", "record", "social-networking", "--date", "2027-03-10", "--file", str(new),
+        "--now", "2027-03-10T08:30")
+    mail = delivered(inst, datetime(2027, 3, 10, 9, tzinfo=ZoneInfo("Europe/London")))[
+        "g.adeyemi@example.org/updated"]
+    text, html = text_of(mail).replace("\r\n", "\n"), text_of(mail, "html")
+    assert ("  … Personal information of others including colleagues and pupils must [-not-]"
+            "{+never+} be placed online without the appropriate permissions.\n") in text
+    assert "All material posted" not in text        # the sentence before is not quoted
+    assert ("  … Think about what kind of information you want to share online and with whom you "
+            "[-want-]{+wish+} to share this information. …\n") in text
+    assert "**" not in text and "**" not in html
 
 
 def test_the_digest_lists_who_is_unconfirmed_after_every_chaser(inst: Instance) -> None:
