@@ -252,10 +252,13 @@ def review() -> None:
 @click.option("--file", "new_file", type=click.Path(dir_okay=False, path_type=Path),
               help="The reviewed text (.docx or .md); adopted as a new version if it changed.")
 @click.option("--notes", default="", help="What the reviewers decided.")
+@click.option("--yes", "confirmed", is_flag=True,
+              help="Adopt a text that looks like an accident (most words or every heading gone).")
 @now_option
 @click.pass_context
 def review_record(ctx: click.Context, policy_id: str, date_text: str, next_text: str | None,
-                  new_file: Path | None, notes: str, now_text: str | None) -> None:
+                  new_file: Path | None, notes: str, confirmed: bool,
+                  now_text: str | None) -> None:
     """Record a review: close this review cycle, open the next, adopt a changed text."""
     from lifecycle.operations import record_review
 
@@ -263,7 +266,7 @@ def review_record(ctx: click.Context, policy_id: str, date_text: str, next_text:
     new = _read_text(new_file) if new_file is not None else None
     outcome = record_review(inst, policy_id, _date(date_text, "--date"),
                             _option_date(next_text, "--next"), new, notes,
-                            _now(inst, now_text))
+                            _now(inst, now_text), confirmed)
     change = (f"adopted version {outcome.version}" if outcome.text_changed
               else f"no change to the text (version {outcome.version})")
     click.echo(f"{outcome.policy_id}: reviewed {outcome.reviewed_on}, {change}; "

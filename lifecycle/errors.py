@@ -44,3 +44,14 @@ class InstanceError(LifecycleError):
 
 class RegisterBusy(LifecycleError):
     """Another writer held the register for longer than the busy timeout."""
+
+
+class NeedsConfirmation(LifecycleError):
+    """A new text that looks like an accident: adopted only when the office confirms it
+    (``--yes`` on the command line, a second step on the dashboard)."""
+
+    def __init__(self, file: Path | str, reasons: list[str]) -> None:
+        self.file = file
+        self.reasons = reasons
+        super().__init__(f"{file}: this text looks like an accident ({'; '.join(reasons)}); "
+                         "nothing was recorded. If it really is the new text, add --yes")

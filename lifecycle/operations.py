@@ -63,12 +63,13 @@ def import_people(inst: Instance, path: Path, skip_invalid: bool, now: datetime)
 
 
 def record_review(inst: Instance, policy_id: str, reviewed_on: date, next_due: date | None,
-                  new: NewText | None, notes: str, now: datetime) -> ReviewOutcome:
+                  new: NewText | None, notes: str, now: datetime,
+                  confirmed: bool = False) -> ReviewOutcome:
     from .policies import record_review as record
 
     with inst.register() as register:
         return record(register, inst.policies_dir, policy_id, reviewed_on, next_due, new,
-                      notes, now)
+                      notes, now, confirmed)
 
 
 def add_policy(inst: Instance, fields: dict[str, object], new: NewText,

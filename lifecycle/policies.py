@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 
 from .dates import add_months
-from .errors import InputError, UnknownPolicy
+from .errors import InputError, NeedsConfirmation, UnknownPolicy
 from .files import write_atomically
 from .model import PolicyRecord, PolicySource, text_hash
 from .sources import line_of_field, parse_source, read_text, rewrite_dates, split_front_matter
@@ -90,6 +91,25 @@ def _new_text(policy: PolicyRecord, new: NewText) -> tuple[str | None, str]:
     return front, source.body
 
 
+_WORDS = re.compile(r"\w+")
+_HEADING = re.compile(r"^(#{1,6}[ \t]+\S|\S.*\n(=+|-+)[ \t]*$)", re.M)
+
+
+def accident_reasons(old: str, new: str) -> list[str]:
+    """Why a new text looks like a mistake rather than a review: an empty body, more than
+    half the words gone, or no heading left where there were some. Empty when it looks
+    like a text someone meant."""
+    before, after = len(_WORDS.findall(old)), len(_WORDS.findall(new))
+    if not after:
+        return ["it has no words"]
+    reasons = []
+    if after * 2 < before:
+        reasons.append(f"it keeps {after:,} words of {before:,}: more than half are gone")
+    if _HEADING.search(old) and not _HEADING.search(new):
+        reasons.append("it has no headings left")
+    return reasons
+
+
 @dataclass(frozen=True)
 class ReviewOutcome:
     policy_id: str
@@ -102,20 +122,22 @@ class ReviewOutcome:
 def record_review(
     register: Register, policies_dir: Path, policy_id: str, reviewed_on: date,
     next_due: date | None, new: NewText | None, notes: str, now: datetime,
+    confirmed: bool = False,
 ) -> ReviewOutcome:
     """Close the open review cycle, open the next, and adopt a new version if the text changed.
 
     The source file is rewritten to match (new body, adopted and review_due), so that the next
     import agrees with the register; it is written last, when everything else has succeeded.
+    A new text that looks like an accident (``accident_reasons``) needs ``confirmed``.
     """
     with register.transaction():
         return _record_review(register, policies_dir, policy_id, reviewed_on, next_due,
-                              new, notes, now)
+                              new, notes, now, confirmed)
 
 
 def _record_review(
     register: Register, policies_dir: Path, policy_id: str, reviewed_on: date,
-    next_due: date | None, new: NewText | None, notes: str, now: datetime,
+    next_due: date | None, new: NewText | None, notes: str, now: datetime, confirmed: bool,
 ) -> ReviewOutcome:
     policy = require_policy(register, policy_id)
     if reviewed_on < policy.cycle_opened:
@@ -135,6 +157,10 @@ def _record_review(
     if new is not None:
         front, body = _new_text(policy, new)
         if text_hash(body) != policy.sha256:
+            current = register.version(policy.id, policy.version)
+            reasons = accident_reasons(current.body if current else "", body)
+            if reasons and not confirmed:
+                raise NeedsConfirmation(new.path, reasons)
             version = register.add_version(policy.id, text_hash(body), reviewed_on, body, now)
             adopted = reviewed_on
         front = front or text[: len(text) - len(split_front_matter(text, source_path)[1])]
