@@ -59,7 +59,8 @@ class Unit:
         if self.element.tag == "tr":
             self.element.elements()[index].children = nodes
         elif self.element.tag == "li":
-            kept = [c for c in self.element.children if c not in _own_inline(self.element)]
+            own = {id(c) for c in _own_inline(self.element)}
+            kept = [c for c in self.element.children if id(c) not in own]
             self.element.children = nodes + kept
         else:
             self.element.children = nodes
@@ -358,14 +359,19 @@ class _Merger:
         before = self.child_of(container, self.last)
         after = self.child_of(container, following)
         if before is not None:
-            position = container.children.index(before) + 1
+            position = _index(container, before) + 1
         elif after is not None:
-            position = container.children.index(after)
+            position = _index(container, after)
         else:
             position = len(container.children)
         container.children.insert(position, top)
         self.parent[id(top)] = container
         self.last = clone
+
+
+def _index(container: Element, child: Element) -> int:
+    """Where a child is, by identity: two equal paragraphs are still two paragraphs."""
+    return next(i for i, c in enumerate(container.children) if c is child)
 
 
 def _mark_unit(unit: Unit, op: str) -> None:
@@ -426,6 +432,27 @@ class _Tally:
 _WORD_RUN = re.compile(r"\w+(?:[-'’]\w+)*")
 
 
+def _following(pairs: list[tuple[Unit | None, Unit | None]]) -> list[Element | None]:
+    """For each position, the next unit of the newer text after it (where a deleted unit
+    goes back before), found in one pass from the end."""
+    found: list[Element | None] = [None] * len(pairs)
+    nearest = None
+    for index in range(len(pairs) - 1, -1, -1):
+        found[index] = nearest
+        new = pairs[index][1]
+        if new is not None:
+            nearest = new.element
+    return found
+
+
+def _changed(old: Unit, new: Unit) -> list[Piece]:
+    """A kept unit: one unchanged piece, or its cells compared word by word and marked."""
+    if old.key() == new.key() and [cell_tokens(c) for c in old.cells] == \
+            [cell_tokens(c) for c in new.cells]:
+        return [Piece("=", "".join(_plain(c) for c in new.cells) or " ")]
+    return [p for cell in _merge_cells(old, new) for p in _pieces(cell)]
+
+
 def _with_title(document: Document) -> Element:
     body = copy.deepcopy(document.body)
     if document.title is not None:
@@ -443,31 +470,26 @@ def compare(old_source: str, new_source: str) -> Comparison:
     pairs = align(units(old_body), units(new_body))
     merger.correspond(pairs)
     section = ""
+    following = _following(pairs)
     for index, (old, new) in enumerate(pairs):
-        if new is not None and new.element.tag in HEADINGS:
-            section = _plain(new.cells[0])
         if new is not None:
             merger.last = new.element
-        if old is not None and new is not None:
-            if old.key() == new.key() and [cell_tokens(c) for c in old.cells] == \
-                    [cell_tokens(c) for c in new.cells]:
-                tally.add([Piece("=", "".join(_plain(c) for c in new.cells) or " ")])
-                continue
-            pieces = [p for cell in _merge_cells(old, new) for p in _pieces(cell)]
-        elif new is not None:
+            if new.element.tag in HEADINGS:
+                section = _plain(new.cells[0])
+        if old is None and new is not None:
             pieces = [Piece("+", " ".join(_plain(c) for c in new.cells))]
             _mark_unit(new, "+")
-        else:
-            assert old is not None
+        elif new is None and old is not None:
             clone = _clone(old)
-            following = next((n.element for _, n in pairs[index + 1:] if n is not None), None)
             pieces = [Piece("-", " ".join(_plain(c) for c in clone.cells))]
             _mark_unit(clone, "-")
-            merger.put_back(old, clone.element, following)
-        tally.add(pieces)
+            merger.put_back(old, clone.element, following[index])
+        elif old is not None and new is not None:
+            pieces = _changed(old, new)
         if any(p.op != "=" for p in pieces):
             result.blocks.append(pieces)
             result.sections.append(section)
+        tally.add(pieces)
     return result
 
 

@@ -95,6 +95,19 @@ _WORDS = re.compile(r"\w+")
 _HEADING = re.compile(r"^(#{1,6}[ \t]+\S|\S.*\n(=+|-+)[ \t]*$)", re.M)
 
 
+_TITLE = re.compile(r"\A\s*#[ \t]+(.+?)[ \t]*$", re.M)
+
+
+def same_title_case(old: str, new: str) -> str:
+    """The new text with the old title's capitals when the titles differ only in case: our
+    Word documents show an all-capitals title in title case, and a text that comes back
+    from one has not changed its title."""
+    before, after = _TITLE.match(old), _TITLE.match(new)
+    if before and after and before[1] != after[1] and before[1].casefold() == after[1].casefold():
+        return new[:after.start(1)] + before[1] + new[after.end(1):]
+    return new
+
+
 def accident_reasons(old: str, new: str) -> list[str]:
     """Why a new text looks like a mistake rather than a review: an empty body, more than
     half the words gone, or no heading left where there were some. Empty when it looks
@@ -156,9 +169,11 @@ def _record_review(
     adopted = None
     if new is not None:
         front, body = _new_text(policy, new)
+        current = register.version(policy.id, policy.version)
+        old = current.body if current else ""
+        body = same_title_case(old, body)
         if text_hash(body) != policy.sha256:
-            current = register.version(policy.id, policy.version)
-            reasons = accident_reasons(current.body if current else "", body)
+            reasons = accident_reasons(old, body)
             if reasons and not confirmed:
                 raise NeedsConfirmation(new.path, reasons)
             version = register.add_version(policy.id, text_hash(body), reviewed_on, body, now)

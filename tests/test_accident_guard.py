@@ -12,7 +12,7 @@ from conftest import Run, snapshot
 
 from jobs.tasks import evaluate
 from lifecycle.instance import Instance
-from lifecycle.policies import accident_reasons
+from lifecycle.policies import accident_reasons, same_title_case
 
 OLD = "# Policy\n\n## Purpose\n\nStaff read this policy and follow it every day.\n"
 
@@ -53,3 +53,10 @@ def test_yes_adopts_it_and_the_notices_follow(run: Run, people: Path, tmp_path: 
     decisions = evaluate(Instance.at(people),
                          datetime(2026, 11, 20, 11, tzinfo=ZoneInfo("Europe/London")))
     assert decisions  # the notices go out once the office said yes
+
+
+def test_a_title_that_differs_only_in_case_keeps_its_capitals() -> None:
+    old = "# POLICY FOR TESTING\n\nText.\n"
+    assert same_title_case(old, "# Policy for Testing\n\nText.\n") == old
+    assert same_title_case(old, "# Policy for Exams\n\nText.\n") == \
+        "# Policy for Exams\n\nText.\n"

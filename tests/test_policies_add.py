@@ -9,7 +9,6 @@ from pathlib import Path
 import docx
 import pytest
 from conftest import Run
-from test_word_import import _tracked
 
 NOW = "2026-11-24T09:00"
 
@@ -106,14 +105,32 @@ def test_an_old_word_file_is_refused_in_one_line(run: Run, initialised: Path,
     assert not (initialised / "policies" / "mobile-phones.md").exists()
 
 
-def test_a_review_takes_a_word_document_with_tracked_changes(run: Run, initialised: Path,
-                                                             tmp_path: Path) -> None:
+def test_a_review_takes_back_our_word_document_marked_up(run: Run, initialised: Path,
+                                                         tmp_path: Path) -> None:
+    """The governors' copy comes back with a tracked insertion and a comment: the insertion
+    is adopted, the comment left out, and the comparison shows that one change (the title,
+    shown in title case in Word, keeps the source's capitals)."""
+    from docx.oxml import parse_xml
+
+    run("render", "social-networking", "--format", "docx", "--out", str(tmp_path))
+    document = docx.Document(str(tmp_path / "social-networking-v1.docx"))
+    [paragraph] = [p for p in document.paragraphs if "must not be placed online" in p.text]
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    paragraph._p.append(parse_xml(
+        f'<w:ins {w} w:id="91" w:author="Clerk" w:date="2026-11-20T10:00:00Z"><w:r>'
+        '<w:t xml:space="preserve"> Ask the head if unsure.</w:t></w:r></w:ins>'))
+    document.add_comment(paragraph.runs, text="Agreed at the meeting", author="Chair")
+    marked = tmp_path / "marked up.docx"
+    document.save(str(marked))
     result = run("review", "record", "social-networking", "--date", "2026-11-20", "--file",
-                 str(_tracked(tmp_path / "marked up.docx")), "--now", NOW)
+                 str(marked), "--now", NOW)
     assert result.exit_code == 0, result.output
-    assert "1 tracked insertion(s) and 1 deletion(s) accepted; 1 comment(s) left out" \
+    assert "1 tracked insertion(s) and 0 deletion(s) accepted; 1 comment(s) left out" \
         in result.output
     assert "adopted version 2" in result.output
     source = (initialised / "policies" / "social-networking.md").read_text(encoding="utf-8")
-    assert "Staff must report concerns promptly to the head." in source
+    assert "appropriate permissions. Ask the head if unsure." in source
     assert source.startswith("---\nid: social-networking\n")
+    changes = run("diff", "social-networking").output
+    assert "1 passage changed: 0 words deleted, 5 inserted" in changes, changes
+    assert "{+Ask the head if unsure.+}" in changes
