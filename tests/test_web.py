@@ -403,3 +403,26 @@ def test_the_review_form_waits_for_a_command_that_is_writing(client: TestClient,
     assert listing.status_code == 200 and response.status_code == 200
     assert "Review recorded" in response.text
     assert inst.register().policy("social-networking").review_due.isoformat() == "2029-11-20"  # type: ignore[union-attr]  # noqa: E501
+
+
+def test_a_text_that_looks_like_an_accident_needs_a_second_step(client: TestClient,
+                                                                 inst: Instance) -> None:
+    login(client)
+    page = _upload(client, "notes.md", b"Please see the attached.\n")
+    assert "Is this the new text of the Policy for Social Networking?" in page
+    assert "Nothing has been recorded yet." in page and "more than half are gone" in page
+    assert "/tmp" not in page
+    assert inst.register().policy("social-networking").version == 1  # type: ignore[union-attr]
+    token = re.search(r'name="token" value="([^"]+)"', page)[1]  # type: ignore[index]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)[1]  # type: ignore[index]
+    refused = client.post("/admin/policies/social-networking/review/confirm",
+                          data={"token": token}, follow_redirects=False)
+    assert refused.status_code == 403                           # no CSRF token, no change
+    done = client.post("/admin/policies/social-networking/review/confirm",
+                       data={"token": token, "csrf": csrf})
+    assert "Review recorded: adopted version 2" in done.text
+    assert inst.register().policy("social-networking").version == 2  # type: ignore[union-attr]
+    again = client.post("/admin/policies/social-networking/review/confirm",
+                        data={"token": token, "csrf": csrf})
+    assert "That review has expired" in again.text
+    assert inst.register().policy("social-networking").version == 2  # type: ignore[union-attr]

@@ -17,6 +17,7 @@ import tempfile
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,10 +44,10 @@ from documents.word_import import read_policy_file
 from lifecycle import confirmations, operations
 from lifecycle.config import Config
 from lifecycle.dates import parse_date
-from lifecycle.errors import InstanceError, LifecycleError
+from lifecycle.errors import InputError, InstanceError, LifecycleError, NeedsConfirmation
 from lifecycle.instance import Instance
 from lifecycle.model import Person, PolicyRecord, State, Status, email_key
-from lifecycle.policies import NewText
+from lifecycle.policies import NewText, ReviewOutcome
 from lifecycle.status import StatusRow, status_row
 from lifecycle.store import Register
 
@@ -68,6 +69,8 @@ STOP_SECONDS = 3         # for open web requests when the service stops
 # Any form, an uploaded policy included: a Word file may carry pictures, but the register
 # takes texts of at most 1 MB.
 MAX_FORM_BYTES = 10_000_000
+PENDING_FOR = timedelta(hours=1)    # how long a text awaiting a second step is kept
+MAX_PENDING = 8
 
 
 class BodyTooLarge(Exception):
@@ -93,6 +96,18 @@ class Site:
         self.throttle = admin.Throttle()
         self.hashing = asyncio.Semaphore(HASHES_AT_ONCE)
         self.sessions: set[str] = set()     # the office's open sessions
+        self.pending: dict[str, Any] = {}   # reviewed texts awaiting a second step
+
+    def hold(self, pending: Any) -> str:
+        """Keep a text awaiting confirmation for an hour (at most a few at a time)."""
+        cutoff = self.now() - PENDING_FOR
+        for token in [t for t, p in self.pending.items() if p.made < cutoff]:
+            del self.pending[token]
+        while len(self.pending) >= MAX_PENDING:
+            del self.pending[next(iter(self.pending))]
+        token = secrets.token_urlsafe(24)
+        self.pending[token] = pending
+        return token
 
     def open_session(self) -> str:
         session = secrets.token_urlsafe(32)
@@ -407,32 +422,88 @@ def office_form(handler: Callable[[Request, Any], Awaitable[Response]]) -> Calla
     return checked
 
 
+async def _upload(form: Any, tmp: str) -> tuple[NewText | None, str]:
+    """The uploaded file as a text (Word converted), and its name as the office knows it."""
+    upload = form.get("file")
+    name = Path(str(getattr(upload, "filename", "") or "")).name
+    if not name:
+        return None, ""
+    path = Path(tmp) / f"upload{Path(name).suffix.lower()}"
+    path.write_bytes(await upload.read())          # read_policy_file refuses other kinds
+    try:
+        text, _ = await run_in_threadpool(read_policy_file, path)
+    except LifecycleError as e:
+        raise InputError(_named(e, NewText(path, ""), name)) from None
+    return NewText(path, text), name
+
+
+def _named(error: Exception, new: NewText | None, name: str) -> str:
+    """An error message naming the file as the office knows it, never our temporary path."""
+    return str(error).replace(str(new.path), name) if new is not None else str(error)
+
+
+@dataclass
+class Pending:
+    """A reviewed text that looked like an accident, kept until the office confirms it."""
+
+    policy_id: str
+    new: NewText
+    name: str
+    form: dict[str, str]
+    reasons: list[str]
+    made: datetime
+
+
 @office_form
 async def review(request: Request, form: Any) -> Response:
     site = site_of(request)
     policy_id = request.path_params["policy_id"]
     back = f"/admin/policies/{policy_id}"
-    upload = form.get("file")
-    name = Path(str(getattr(upload, "filename", "") or "")).name
+    fields = {k: str(form.get(k, "")) for k in ("date", "next", "notes")}
     with tempfile.TemporaryDirectory() as tmp:
-        suffix = Path(name).suffix.lower()
-        new_file = Path(tmp) / f"reviewed{suffix}" if name else None
+        new, name = None, ""
         try:
-            new = None
-            if new_file is not None:          # read_policy_file refuses other kinds
-                new_file.write_bytes(await upload.read())
-                text, _ = await run_in_threadpool(read_policy_file, new_file)
-                new = NewText(new_file, text)
-            reviewed = parse_date(str(form.get("date", "")))
-            next_text = str(form.get("next", "")).strip()
-            next_due = parse_date(next_text) if next_text else None
-            outcome = await run_in_threadpool(
-                operations.record_review, site.inst, policy_id, reviewed, next_due, new,
-                str(form.get("notes", "")), site.now())
+            new, name = await _upload(form, tmp)
+            outcome = await _record(site, policy_id, fields, new)
+        except NeedsConfirmation as e:
+            text = new.text if new is not None else ""
+            token = site.hold(Pending(policy_id, NewText(Path(name), text), name, fields,
+                                      e.reasons, site.now()))
+            return page(request, "review_confirm.html", title="Is this the new text?",
+                        policy=site.policy(policy_id), pending=site.pending[token],
+                        token=token, csrf=admin.csrf_token(request.session))
         except (LifecycleError, ValueError) as e:
-            # the message names the file as the office knows it, never our temporary path
-            error = str(e).replace(str(new_file), name) if new_file else str(e)
-            return RedirectResponse(f"{back}?{_query(error=error)}", status_code=303)
+            return RedirectResponse(f"{back}?{_query(error=_named(e, new, name))}",
+                                    status_code=303)
+    return _recorded(back, outcome)
+
+
+@office_form
+async def review_confirm(request: Request, form: Any) -> Response:
+    """The second step: the office has seen why the text looked like an accident."""
+    site = site_of(request)
+    policy_id = request.path_params["policy_id"]
+    back = f"/admin/policies/{policy_id}"
+    pending = site.pending.pop(str(form.get("token", "")), None)
+    if pending is None or pending.policy_id != policy_id:
+        expired = "That review has expired: upload the file again."
+        return RedirectResponse(f"{back}?{_query(error=expired)}", status_code=303)
+    try:
+        outcome = await _record(site, policy_id, pending.form, pending.new, confirmed=True)
+    except (LifecycleError, ValueError) as e:
+        return RedirectResponse(f"{back}?{_query(error=str(e))}", status_code=303)
+    return _recorded(back, outcome)
+
+
+async def _record(site: Site, policy_id: str, fields: dict[str, str], new: NewText | None,
+                  confirmed: bool = False) -> ReviewOutcome:
+    reviewed = parse_date(fields["date"])
+    next_due = parse_date(fields["next"].strip()) if fields["next"].strip() else None
+    return await run_in_threadpool(operations.record_review, site.inst, policy_id, reviewed,
+                                   next_due, new, fields["notes"], site.now(), confirmed)
+
+
+def _recorded(back: str, outcome: ReviewOutcome) -> Response:
     change = (f"adopted version {outcome.version}" if outcome.text_changed
               else "no change to the text")
     message = f"Review recorded: {change}; next review due {outcome.next_due}."
@@ -596,6 +667,7 @@ def create_app(inst: Instance, clock: Any = None) -> Starlette:
         Route("/admin", dashboard),
         Route("/admin/policies/{policy_id}", policy_admin),
         Route("/admin/policies/{policy_id}/review", review, methods=["POST"]),
+        Route("/admin/policies/{policy_id}/review/confirm", review_confirm, methods=["POST"]),
         Route("/admin/outbox/{message_id:int}/retry", retry, methods=["POST"]),
         Route("/admin/confirmations.csv", export),
     ])
