@@ -426,3 +426,39 @@ def test_a_text_that_looks_like_an_accident_needs_a_second_step(client: TestClie
                         data={"token": token, "csrf": csrf})
     assert "That review has expired" in again.text
     assert inst.register().policy("social-networking").version == 2  # type: ignore[union-attr]
+
+
+def test_the_office_adds_a_policy_from_a_word_document(client: TestClient, inst: Instance,
+                                                        tmp_path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    document.add_heading("ANTI-BULLYING POLICY", level=0)
+    document.add_heading("Aims", level=1)
+    document.add_paragraph("Every pupil is safe from bullying.")
+    path = tmp_path / "Anti-bullying.docx"
+    document.save(str(path))
+    login(client)
+    form = client.get("/admin/add-policy")
+    assert form.status_code == 200 and "Add a policy" in form.text
+    fields = {"id": "anti-bullying", "title": "Anti-bullying Policy", "adopted": "2025-09-01",
+              "review_due": "2026-09-30", "interval": "1 year", "approver": "Governing Body",
+              "audiences": ["staff", "volunteer"], "reminder_audience": ["staff"],
+              "csrf": csrf_of(client, "/admin/add-policy")}
+    bad = client.post("/admin/add-policy", data={**fields, "review_due": "soon"},
+                      files={"file": (path.name, path.read_bytes())})
+    assert bad.status_code == 400 and "Next review due: " in bad.text
+    assert 'value="anti-bullying"' in bad.text                   # what was typed is kept
+    assert inst.register().policy("anti-bullying") is None
+    done = client.post("/admin/add-policy", data=fields,
+                       files={"file": (path.name, path.read_bytes())})
+    assert "Added: version 1, adopted 2025-09-01, review due 2026-09-30." in done.text
+    policy = inst.register().policy("anti-bullying")
+    assert policy is not None and policy.audiences == ("staff", "volunteer")
+    text = (inst.policies_dir / "anti-bullying.md").read_text(encoding="utf-8")
+    assert "# ANTI-BULLYING POLICY" in text and "## Aims" in text
+    again = client.post("/admin/add-policy", data=fields,
+                        files={"file": (path.name, path.read_bytes())})
+    assert again.status_code == 400
+    assert "Short name: &#39;anti-bullying&#39; is already" in again.text
+    assert "/tmp" not in again.text

@@ -46,7 +46,7 @@ from lifecycle.config import Config
 from lifecycle.dates import parse_date
 from lifecycle.errors import InputError, InstanceError, LifecycleError, NeedsConfirmation
 from lifecycle.instance import Instance
-from lifecycle.model import Person, PolicyRecord, State, Status, email_key
+from lifecycle.model import ROLES, Person, PolicyRecord, State, Status, email_key
 from lifecycle.policies import NewText, ReviewOutcome
 from lifecycle.status import StatusRow, status_row
 from lifecycle.store import Register
@@ -510,6 +510,58 @@ def _recorded(back: str, outcome: ReviewOutcome) -> Response:
     return RedirectResponse(f"{back}?{_query(message=message)}", status_code=303)
 
 
+_ADD_FIELDS = ("id", "title", "adopted", "review_due", "interval", "approver")
+_ADD_LABELS = {"--id": "Short name", "--title": "Title", "--adopted": "Adopted on",
+               "--review-due": "Next review due", "--interval": "Reviewed every",
+               "--approver": "Approved by", "--audiences": "Who it applies to",
+               "--reminder-audience": "Who is reminded to read it each year"}
+
+
+def _add_form(request: Request, values: dict[str, Any], error: str = "",
+              status: int = 200) -> Response:
+    config = site_of(request).inst.config
+    return page(request, "policy_add.html", status=status, title="Add a policy",
+                values=values, error=error, roles=ROLES,
+                approvers=list(config.approvers) or ["Governing Body"],
+                csrf=admin.csrf_token(request.session))
+
+
+async def add_policy_page(request: Request) -> Response:
+    if (redirect := _login_required(request)) is not None:
+        return redirect
+    return _add_form(request, {"interval": "3 years", "audiences": ["staff"],
+                               "reminder_audience": ["staff"]})
+
+
+@office_form
+async def add_policy(request: Request, form: Any) -> Response:
+    site = site_of(request)
+    values: dict[str, Any] = {k: str(form.get(k, "")).strip() for k in _ADD_FIELDS}
+    values |= {k: form.getlist(k) for k in ("audiences", "reminder_audience")}
+    with tempfile.TemporaryDirectory() as tmp:
+        new, name = None, ""
+        try:
+            new, name = await _upload(form, tmp)
+            if new is None:
+                raise InputError("choose the policy's Word document or Markdown file")
+            fields = {"id": values["id"], "title": values["title"],
+                      "school": site.inst.config.school, "approver": values["approver"],
+                      "adopted": values["adopted"], "review_due": values["review_due"],
+                      "review_interval": values["interval"], "audiences": values["audiences"],
+                      "reminder_audience": values["reminder_audience"]}
+            source = await run_in_threadpool(operations.add_policy, site.inst, fields, new,
+                                             site.now())
+        except InputError as e:
+            label = _ADD_LABELS.get(e.field or "")
+            error = f"{label}: {e.message}" if label else _named(e, new, name)
+            return _add_form(request, values, error, status=400)
+        except (LifecycleError, ValueError) as e:
+            return _add_form(request, values, _named(e, new, name), status=400)
+    message = (f"Added: version 1, adopted {source.adopted}, review due {source.review_due}.")
+    return RedirectResponse(f"/admin/policies/{source.id}?{_query(message=message)}",
+                            status_code=303)
+
+
 def _query(**values: str) -> str:
     return urlencode(values)
 
@@ -665,6 +717,8 @@ def create_app(inst: Instance, clock: Any = None) -> Starlette:
         Route("/admin/login", login, methods=["GET", "POST"]),
         Route("/admin/logout", logout, methods=["POST"]),
         Route("/admin", dashboard),
+        Route("/admin/add-policy", add_policy_page, methods=["GET"]),
+        Route("/admin/add-policy", add_policy, methods=["POST"]),
         Route("/admin/policies/{policy_id}", policy_admin),
         Route("/admin/policies/{policy_id}/review", review, methods=["POST"]),
         Route("/admin/policies/{policy_id}/review/confirm", review_confirm, methods=["POST"]),
