@@ -69,8 +69,8 @@ def check(page: Any, name: str) -> None:
         page.screenshot(path=str(Path(folder) / f"web-{name}.png"), full_page=False)
 
 
-def test_staff_confirm_and_the_office_sees_it(site: tuple[str, Server],
-                                              initialised: Path) -> None:
+def test_staff_confirm_and_the_office_sees_it(site: tuple[str, Server], initialised: Path,
+                                              tmp_path: Path) -> None:
     base, server = site
     reminder = next(m for m in server.sink.messages if "d.okafor" in str(m["To"])
                     and "Annual reminder" in str(m["Subject"]))
@@ -113,11 +113,33 @@ def test_staff_confirm_and_the_office_sees_it(site: tuple[str, Server],
         page.get_by_role("button", name="Record the review").click()
         page.wait_for_selector("text=Review recorded")
         assert "next review due 2029-11-20" in page.content()
+        # a one-line file is caught by a second step; then the real new text
+        accident = tmp_path / "notes.md"
+        accident.write_text("Please see the attached.\n", encoding="utf-8")
+        page.get_by_label("Date of the review").fill("2026-11-24")
+        page.get_by_label("Reviewed text").set_input_files(str(accident))
+        page.get_by_role("button", name="Record the review").click()
+        page.wait_for_selector("text=Nothing has been recorded yet")
+        check(page, "review-confirm")
+        page.get_by_role("link", name="No, go back").click()
+        reviewed = tmp_path / "reviewed.md"
+        source = (initialised / "policies" / "social-networking.md").read_text(encoding="utf-8")
+        reviewed.write_text(source.replace("pupils must not be", "pupils must never be"),
+                            encoding="utf-8")
+        page.get_by_label("Date of the review").fill("2026-11-24")
+        page.get_by_label("Reviewed text").set_input_files(str(reviewed))
+        page.get_by_role("button", name="Record the review").click()
+        page.wait_for_selector("text=Review recorded: adopted version 2")
+        page.get_by_role("link", name="what changed from version 1").click()
+        page.wait_for_selector("text=1 passage changed: 1 word deleted, 1 inserted")
+        check(page, "changes")
+        page.goto(f"{base}/admin/add-policy")
+        check(page, "policy-add")
     conn = sqlite3.connect(initialised / "register.db")
     assert conn.execute("SELECT person_key, version FROM confirmations").fetchall() == [
         ("d.okafor@example.org", 1)]
     assert conn.execute("SELECT reviewed_on, notes FROM reviews").fetchall() == [
-        ("2026-11-20", "Full governing body: no changes")]
+        ("2026-11-20", "Full governing body: no changes"), ("2026-11-24", "")]
     status = conn.execute("SELECT status FROM messages WHERE to_email = 't.ashworth@example.org'"
                           " AND kind = 'review' AND status != 'skipped'").fetchone()[0]
     assert status in ("pending", "sending", "sent")
