@@ -40,6 +40,7 @@ clean:
 bench: $(STAMP)
 	$(PY) bench/startup.py
 	$(PY) bench/render.py
+	$(PY) bench/word.py
 	$(PY) bench/service.py
 	$(PY) bench/web.py
 	$(PY) bench/concurrency.py

@@ -16,6 +16,7 @@ than linear time in the document's length for a bounded number of edits.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -50,7 +51,9 @@ class Unit:
     ancestors: list[Element]
     cells: list[list[Element | str]]
 
+    @functools.cached_property
     def key(self) -> str:
+        """What aligning compares: the kind of unit and its words."""
         return self.kind + "\x1e" + "\x1f".join(_plain(c) for c in self.cells)
 
     def set(self, index: int, nodes: list[Element | str]) -> None:
@@ -280,7 +283,7 @@ def align(old: list[Unit], new: list[Unit]) -> list[tuple[Unit | None, Unit | No
     table: dict[str, str] = {}
     keys = {}
     for unit in old + new:
-        keys[id(unit)] = table.setdefault(unit.key(), chr(0x100 + len(table)))
+        keys[id(unit)] = table.setdefault(unit.key, chr(0x100 + len(table)))
     a = "".join(keys[id(u)] for u in old)
     b = "".join(keys[id(u)] for u in new)
     pairs: list[tuple[Unit | None, Unit | None]] = []
@@ -447,17 +450,17 @@ def _following(pairs: list[tuple[Unit | None, Unit | None]]) -> list[Element | N
 
 def _changed(old: Unit, new: Unit) -> list[Piece]:
     """A kept unit: one unchanged piece, or its cells compared word by word and marked."""
-    if old.key() == new.key() and [cell_tokens(c) for c in old.cells] == \
-            [cell_tokens(c) for c in new.cells]:
+    if old.key == new.key and (old.cells == new.cells or [cell_tokens(c) for c in old.cells]
+                               == [cell_tokens(c) for c in new.cells]):
         return [Piece("=", "".join(_plain(c) for c in new.cells) or " ")]
     return [p for cell in _merge_cells(old, new) for p in _pieces(cell)]
 
 
 def _with_title(document: Document) -> Element:
-    body = copy.deepcopy(document.body)
+    """The body with the title back as its first heading, so a new title is a change too."""
     if document.title is not None:
-        body.children.insert(0, Element("h1", children=[document.title]))
-    return body
+        document.body.children.insert(0, Element("h1", children=[document.title]))
+    return document.body
 
 
 def compare(old_source: str, new_source: str) -> Comparison:
