@@ -331,12 +331,15 @@ def render(ctx: click.Context, policy_id: str | None, all_policies: bool, format
               help="Comma-separated: text (to the terminal), html, docx (files).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write the files here instead of data/rendered/<policy>/.")
+@click.option("--json", "as_json", is_flag=True,
+              help="The changes as JSON: summary, counts, and each changed passage.")
 @now_option
 @click.pass_context
 def diff(ctx: click.Context, policy_id: str, older: int | None, newer: int | None, formats: str,
-         out: Path | None, now_text: str | None) -> None:
+         out: Path | None, as_json: bool, now_text: str | None) -> None:
     """What changed between two versions, word by word: text, a web page, or a Word document
     with tracked changes."""
+    from documents.compare import bracketed
     from documents.publish import (
         CHANGE_FORMATS,
         compare_versions,
@@ -351,6 +354,16 @@ def diff(ctx: click.Context, policy_id: str, older: int | None, newer: int | Non
         older, newer = versions_to_compare(register, policy_id, older, newer)
         comparison, files = compare_versions(register, policy_id, older, newer, wanted,
                                              out or inst.root / "rendered" / policy_id, today)
+    if as_json:
+        _print_json({"policy": policy_id, "from": older, "to": newer,
+                     "summary": comparison.summary(), "passages": comparison.passages,
+                     "deleted_words": comparison.deleted_words,
+                     "inserted_words": comparison.inserted_words,
+                     "changes": [{"section": section, "text": bracketed(pieces),
+                                  "pieces": [[p.op, p.text] for p in pieces]}
+                                 for section, pieces in comparison.quoted(excerpts=False)],
+                     "files": [str(f.path) for f in files]})
+        return
     if "text" in wanted:
         click.echo(f"{policy_id}: version {older} to version {newer}")
         click.echo(comparison.as_text(), nl=False)

@@ -132,11 +132,17 @@ def versions_to_compare(source: Facts, policy_id: str, older: int | None,
                         newer: int | None) -> tuple[int, int]:
     """(from, to): by default the latest version and the one before it; ``--to N`` alone
     compares N with N-1."""
-    newer = newer or source.current_version(policy_id)
+    current = source.current_version(policy_id)
+    newer = newer or current
+    if not 1 <= newer <= current:
+        raise InputError(f"{policy_id} has no version {newer} (versions: 1 to {current})",
+                         field="--to")
+    if newer == 1 and older is None:
+        raise InputError(f"{policy_id} has only version 1: there is nothing to compare it "
+                         "with", field="--from")
     older = older or newer - 1
-    if older < 1 or older == newer:
-        raise InputError(f"{policy_id} has only version {newer}: there is nothing to compare "
-                         "it with", field="--from")
+    if not 1 <= older < newer:
+        raise InputError(f"must be an earlier version than {newer}", field="--from")
     return older, newer
 
 

@@ -213,3 +213,36 @@ def test_libreoffice_opens_the_tracked_document(tmp_path: Path) -> None:
                                          facts(2, new)))
     pdf = docx_to_pdf(path, tmp_path)
     assert pdf_pages(pdf) >= 1 and "lock screens when away" in pdf_text(pdf)
+
+
+def test_the_diff_command(run, initialised: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    refused = run("diff", "social-networking")
+    assert refused.exit_code == 1 and "has only version 1: there is nothing to compare" in \
+        refused.output
+    source = (initialised / "policies" / "social-networking.md").read_text(encoding="utf-8")
+    new = tmp_path / "new.md"
+    new.write_text(source.split("---\n", 2)[2].replace("Bebo", "Instagram"), encoding="utf-8")
+    assert run("review", "record", "social-networking", "--date", "2026-11-20", "--file",
+               str(new), "--now", "2026-11-20T10:00").exit_code == 0
+    text = run("diff", "social-networking")
+    assert text.exit_code == 0 and text.output.startswith(
+        "social-networking: version 1 to version 2\n"
+        "1 passage changed: 1 word deleted, 1 inserted\n")
+    assert "such as Facebook or [-Bebo-]{+Instagram+}" in text.output
+    as_json = json.loads(run("diff", "social-networking", "--json").output)
+    assert (as_json["from"], as_json["to"], as_json["passages"]) == (1, 2, 1)
+    files = run("diff", "social-networking", "--from", "1", "--to", "2", "--format",
+                "html,docx", "--out", str(tmp_path / "out"))
+    assert files.output.splitlines() == [
+        f"wrote  {tmp_path / 'out' / 'social-networking-v1-v2-changes.html'}",
+        f"wrote  {tmp_path / 'out' / 'social-networking-v1-v2-changes.docx'}"]
+    again = run("diff", "social-networking", "--format", "html", "--out", str(tmp_path / "out"))
+    assert again.output.startswith("unchanged")
+    bad = run("diff", "social-networking", "--format", "pdf")
+    assert bad.exit_code == 1 and "unknown format 'pdf' (formats: text, html, docx)" in bad.output
+    missing = run("diff", "social-networking", "--to", "7")
+    assert missing.exit_code == 1 and "--to: social-networking has no version 7" in missing.output
+    backwards = run("diff", "social-networking", "--from", "2", "--to", "1")
+    assert "--from: must be an earlier version than 1" in backwards.output
