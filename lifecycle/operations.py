@@ -38,11 +38,13 @@ class InitResult:
 def initialise(inst: Instance, now: datetime) -> InitResult:
     """Create the register if needed and import every ``data/policies/*.md``, all or nothing."""
     from .confirmations import ensure_secret
-    from .policies import sync_source
+    from .policies import check_approver, sync_source
     from .sources import load_sources
 
     created = not inst.db_path.exists()
     sources = load_sources(inst.policies_dir)
+    for source in sources:
+        check_approver(source, inst.config.approvers)
     with inst.register(create=True) as register, register.transaction():
         synced = [sync_source(register, s, now) for s in sources]
         version = register.schema_version
@@ -77,7 +79,7 @@ def add_policy(inst: Instance, fields: dict[str, object], new: NewText,
     from .policies import add_policy as add
 
     with inst.register() as register:
-        return add(register, inst.policies_dir, fields, new, now)
+        return add(register, inst.policies_dir, fields, new, now, inst.config.approvers)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -58,6 +59,20 @@ def sync_source(register: Register, source: PolicySource, now: datetime) -> Sync
         register.set_cycle_due(source.id, current.cycle, source.review_due, now)
         outcome = Outcome.UPDATED if outcome == Outcome.UNCHANGED else outcome
     return SyncResult(source.id, outcome, version)
+
+
+def check_approver(source: PolicySource, bodies: Iterable[str], field: str = "approver") -> None:
+    """A policy's approver must be one of the configured approving bodies: otherwise nobody
+    is ever prompted to review it. A near miss (another case) is named."""
+    known = list(bodies)
+    if source.approver in known:
+        return
+    near = [b for b in known if b.casefold() == source.approver.casefold()]
+    hint = f"; did you mean '{near[0]}'?" if near else ""
+    line = line_of_field(source.path, "approver") if field == "approver" else None
+    raise InputError(f"'{source.approver}' is not an approving body in config.toml [approvers] "
+                     f"(known: {', '.join(known) or 'none'}){hint}",
+                     file=source.path if field == "approver" else None, line=line, field=field)
 
 
 def require_policy(register: Register, policy_id: str) -> PolicyRecord:
@@ -192,7 +207,7 @@ _OPTIONS = {"id": "--id", "title": "--title", "approver": "--approver", "adopted
 
 
 def add_policy(register: Register, policies_dir: Path, fields: dict[str, object],
-               new: NewText, now: datetime) -> PolicySource:
+               new: NewText, now: datetime, bodies: Iterable[str]) -> PolicySource:
     """A new policy from a text and the office's facts about it: ``data/policies/<id>.md``
     written with its front matter, and version 1 registered, in one transaction (the file is
     written last). Mistakes in the facts are reported against their options."""
@@ -212,6 +227,7 @@ def add_policy(register: Register, policies_dir: Path, fields: dict[str, object]
         source = parse_source(path, text)
     except InputError as e:
         raise InputError(e.message, field=_OPTIONS.get(e.field or "", e.field)) from None
+    check_approver(source, bodies, field="--approver")
     with register.transaction():
         sync_source(register, source, now)
         policies_dir.mkdir(parents=True, exist_ok=True)

@@ -125,6 +125,10 @@ FRONT_MATTER_CASES = {
     "id not file name": (lambda t: t.replace("id: social-networking", "id: social-media"),
                          r":2: id: 'social-media' does not match the file name"),
     "empty body": (lambda t: t.split("# POLICY")[0], r":\d+: body: the policy has no text"),
+    "misspelt approver": (
+        lambda t: t.replace("approver: Governing Body", "approver: Governing body"),
+        r":5: approver: 'Governing body' is not an approving body in config\.toml "
+        r"\[approvers\] \(known: Governing Body\); did you mean 'Governing Body'\?"),
     # a billion laughs: eight lines that would expand to 10^8 values
     "yaml aliases": (lambda t: t.replace("related:", "l0: &l0 [x]\n" + ALIAS_BOMB + "related:"),
                      r":\d+: front matter: YAML aliases \(&name and \*name\) are not allowed"),

@@ -72,6 +72,9 @@ MISTAKES = {
     "a review before adoption": (["--review-due", "2025-01"],
                                  "--review-due: 2025-01-31 is not after adopted 2026-09-01"),
     "an unknown role": (["--audiences", "staff,pupils"], "--audiences: unknown role 'pupils'"),
+    "an unknown body": (["--approver", "Board of Trustees"],
+                        "--approver: 'Board of Trustees' is not an approving body in config.toml "
+                        "[approvers] (known: Governing Body)"),
 }
 
 
