@@ -128,7 +128,7 @@ class Composer:
             parts.append(self.document_part(attach_policy, local.date()))
             if message.kind == Kind.UPDATED:
                 parts.append(self.changes(attach_policy, local.date())[1])
-            if message.kind == Kind.REVIEW:
+            if message.kind == Kind.REVIEW and attach_policy.review_due >= local.date():
                 parts.append(part(
                     {"Content-Type": 'text/calendar; charset="utf-8"; method=PUBLISH',
                      "Content-Disposition": 'attachment; filename="review-deadline.ics"',
@@ -275,7 +275,8 @@ class Composer:
 
     def calendar(self, policy: PolicyRecord, now: datetime) -> bytes:
         """An all-day event on the review deadline; its UID is the review cycle's, so a later
-        prompt updates the same calendar entry instead of adding another."""
+        prompt updates the same calendar entry instead of adding another. Only while the
+        deadline is ahead: an overdue prompt carries no entry in the past."""
         from icalendar import Calendar, Event
 
         calendar = Calendar()

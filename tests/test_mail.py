@@ -58,12 +58,22 @@ def test_governors_overdue_prompt(inst: Instance) -> None:
     for part in (mail.get_body(("plain",)), mail.get_body(("html",))):
         assert part is not None and part["Content-Transfer-Encoding"] == "quoted-printable"
     attachments = {a.get_filename(): a for a in mail.iter_attachments()}
-    assert set(attachments) == {"social-networking-v1.docx", "review-deadline.ics"}
+    assert set(attachments) == {"social-networking-v1.docx"}   # no calendar entry in 2018
     document = docx.Document(io.BytesIO(attachments["social-networking-v1.docx"].get_content()))
     assert document.core_properties.title == "Policy for Social Networking"
+
+
+def test_a_review_ahead_carries_its_calendar_entry(run: Run, inst: Instance) -> None:
+    delivered(inst)
+    run("review", "record", "social-networking", "--date", "2026-11-24", "--next", "2027-03-01",
+        "--now", "2026-11-24T10:00")
+    mails = delivered(inst, datetime(2027, 1, 4, 9, tzinfo=ZoneInfo("Europe/London")))
+    mail = mails["chair.governor@example.org/review"]
+    assert str(mail["Subject"]) == "Review due by 1 March 2027: Policy for Social Networking"
+    attachments = {a.get_filename(): a for a in mail.iter_attachments()}
     [event] = Calendar.from_ical(attachments["review-deadline.ics"].get_content()).walk("VEVENT")
-    assert event.decoded("dtstart") == date(2018, 1, 31)
-    assert str(event["uid"]) == "review-social-networking-c1@example.org"
+    assert event.decoded("dtstart") == date(2027, 3, 1)
+    assert str(event["uid"]) == "review-social-networking-c2@example.org"
 
 
 def test_office_copy_says_so(inst: Instance) -> None:
