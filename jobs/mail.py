@@ -24,7 +24,7 @@ from documents.publish import compare_versions, file_name, render_policy
 from lifecycle.config import Config
 from lifecycle.confirmations import Ack, make_token, progress
 from lifecycle.dates import month_phrase, span_phrase
-from lifecycle.model import Kind, PolicyRecord, State, Status, email_key
+from lifecycle.model import Kind, Person, PolicyRecord, State, Status, email_key
 from lifecycle.outbox import Message, mail_domain
 from lifecycle.policies import require_policy
 from lifecycle.status import status_row
@@ -92,6 +92,7 @@ class Composer:
         self._documents: dict[tuple[str, int], bytes] = {}
         self._parts: dict[tuple[str, int], bytes] = {}
         self._changes: dict[tuple[str, int], tuple[Comparison, bytes]] = {}
+        self._recorder: tuple[Person | None] | None = None
         self._headers: dict[tuple[str, str], bytes] = {}
 
     def policy(self, policy_id: str) -> PolicyRecord:
@@ -134,7 +135,12 @@ class Composer:
                      "Content-Disposition": 'attachment; filename="review-deadline.ics"',
                      "Content-Transfer-Encoding": "base64"},
                     base64_lines(self.calendar(attach_policy, now))))
+        recorder = context.get("recorder")
+        reply_to = ([self.folded("Reply-To", formataddr((header_safe(recorder.name),
+                                                        recorder.email)))]
+                    if recorder is not None else [])
         headers = [self.folded("Subject", header_safe(subject)), self.folded("From", sender),
+                   *reply_to,
                    self.recipient(message.to_name, message.to_email),
                    self.folded("Date", format_datetime(local)),
                    f"Message-ID: {message.message_id}\r\nAuto-Submitted: auto-generated\r\n"
@@ -227,6 +233,15 @@ class Composer:
                                                              tracked.path.read_bytes())
         return self._changes[key]
 
+    def recorder(self, today: date) -> Person | None:
+        """Who records a body's decision in the register, and so whom a prompt's replies
+        reach: an active clerk, else someone in the office."""
+        if self._recorder is None:
+            active = [p for p in self.register.people() if p.active_on(today)]
+            self._recorder = (next((p for p in active if "clerk" in p.roles), None)
+                              or next((p for p in active if "office" in p.roles), None), )
+        return self._recorder[0]
+
     def _review(self, message: Message, policy: PolicyRecord, today: date,
                 context: dict[str, Any]) -> str:
         due = policy.review_due
@@ -234,6 +249,7 @@ class Composer:
         context |= {"overdue": overdue, "due_long": long_date(due),
                     "due_month": month_phrase(due), "how_overdue": span_phrase(due, today),
                     "time_left": span_phrase(today, due) if today < due else ""}
+        context |= {"calendar": due >= today, "recorder": self.recorder(today)}
         prefix = "[Office copy] " if message.office_copy else ""
         if overdue:
             return (f"{prefix}Review overdue: {policy.title} (due {month_phrase(due)}, "

@@ -59,6 +59,10 @@ def test_governors_overdue_prompt(inst: Instance) -> None:
         assert part is not None and part["Content-Transfer-Encoding"] == "quoted-printable"
     attachments = {a.get_filename(): a for a in mail.iter_attachments()}
     assert set(attachments) == {"social-networking-v1.docx"}   # no calendar entry in 2018
+    assert "calendar entry" not in text
+    assert str(mail["Reply-To"]) == "Helen Cartwright <clerk@example.org>"
+    assert "Helen Cartwright (clerk) records the decision in the register; reply to this email" \
+        in " ".join(text.split())
     document = docx.Document(io.BytesIO(attachments["social-networking-v1.docx"].get_content()))
     assert document.core_properties.title == "Policy for Social Networking"
 
