@@ -96,9 +96,9 @@ class Site:
         self.throttle = admin.Throttle()
         self.hashing = asyncio.Semaphore(HASHES_AT_ONCE)
         self.sessions: set[str] = set()     # the office's open sessions
-        self.pending: dict[str, Any] = {}   # reviewed texts awaiting a second step
+        self.pending: dict[str, Pending] = {}   # reviewed texts awaiting a second step
 
-    def hold(self, pending: Any) -> str:
+    def hold(self, pending: Pending) -> str:
         """Keep a text awaiting confirmation for an hour (at most a few at a time)."""
         cutoff = self.now() - PENDING_FOR
         for token in [t for t, p in self.pending.items() if p.made < cutoff]:
