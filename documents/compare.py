@@ -27,7 +27,7 @@ from diff_match_patch import diff_match_patch
 from .parse import HEADINGS, Document, Element, parse
 
 _TOKEN = re.compile(r"\w+(?:[-'’]\w+)*|\s+|[^\w\s]")
-_WORD = re.compile(r"\w")
+_WORD_RUN = re.compile(r"\w+(?:[-'’]\w+)*")
 _SPACE = re.compile(r"\s+")
 _FORMAT_TAGS = {"strong": "strong", "b": "strong", "em": "em", "i": "em", "code": "code",
                 "sup": "sup", "sub": "sub"}
@@ -431,8 +431,6 @@ class _Tally:
             else:
                 self.comparison.inserted_words += words
 
-
-_WORD_RUN = re.compile(r"\w+(?:[-'’]\w+)*")
 
 
 def _following(pairs: list[tuple[Unit | None, Unit | None]]) -> list[Element | None]:
