@@ -41,8 +41,10 @@ class Config:
     school: str = "St Ann's School"
     timezone: str = "Europe/London"
     due_soon_days: int = 56
-    lead_days: tuple[int, ...] = (56, 28, 7)
+    lead_days: tuple[int, ...] = (56, 28, 14)
     overdue_every_days: int = 28
+    prompt_gap_days: int = 14
+    pack_days: int = 10
     cycle_start: tuple[int, int] = (9, 1)
     window_days: tuple[int, ...] = (0, 1, 2, 3, 4)
     window_start: time = time(8, 0)
@@ -99,7 +101,7 @@ def _timezone(value: Any) -> str:
 
 def _days_list(value: Any) -> tuple[int, ...]:
     if not isinstance(value, list) or not value:
-        raise ValueError("expected a list of numbers of days, e.g. [56, 28, 7]")
+        raise ValueError("expected a list of numbers of days, e.g. [56, 28, 14]")
     return tuple(sorted({_positive(v) for v in value}, reverse=True))
 
 
@@ -222,6 +224,8 @@ _SETTINGS: dict[tuple[str, str | None], tuple[str, Callable[[Any], Any]]] = {
     ("review", "due_soon_days"): ("due_soon_days", _positive),
     ("review", "lead_days"): ("lead_days", _days_list),
     ("review", "overdue_every_days"): ("overdue_every_days", _positive),
+    ("review", "prompt_gap_days"): ("prompt_gap_days", _positive),
+    ("meetings", "pack_days"): ("pack_days", _positive),
     ("reminders", "cycle_start"): ("cycle_start", _month_day),
     ("send_window", "days"): ("window_days", _weekdays),
     ("send_window", "start"): ("window_start", _clock),

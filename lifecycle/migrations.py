@@ -89,3 +89,29 @@ def m003_confirmations(db: Database) -> None:
     )
     db.table("confirmations").create_index(["person_key", "policy_id", "version"], unique=True)
     db.table("admin").create({"id": int, "password_hash": str, "updated_at": str}, pk="id")
+
+
+@migrations()
+def m004_meetings(db: Database) -> None:
+    """Meetings of the approving bodies, drafts, and approvals bound to a meeting and a text."""
+    db.table("meetings").create(
+        {
+            "id": int, "body": str, "day": str, "time": str, "name": str, "cancelled": int,
+            "sequence": int, "created_at": str, "updated_at": str,
+        },
+        pk="id", not_null={"body", "day", "name"}, defaults={"cancelled": 0, "sequence": 0},
+    )
+    db.table("meetings").create_index(["body", "day"])
+    db.table("drafts").create(
+        {
+            "id": int, "policy_id": str, "number": int, "sha256": str, "body": str,
+            "note": str, "file_name": str, "uploaded_at": str, "status": str, "closed_at": str,
+        },
+        pk="id", foreign_keys=[("policy_id", "policies", "id")],
+        not_null={"policy_id", "number", "sha256", "body", "status"},
+    )
+    db.table("drafts").create_index(["policy_id", "number"], unique=True)
+    reviews = db.table("reviews")
+    for column in ("body", "minute", "sha256", "recorded_by"):
+        reviews.add_column(column, str)
+    reviews.add_column("meeting_id", int)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from enum import StrEnum
 from pathlib import Path
 
@@ -95,6 +95,7 @@ class Kind(StrEnum):
     """Why a message is sent."""
 
     REVIEW = "review"        # a stage of a review cycle, to the approving body
+    PACK = "pack"            # once per meeting, to its body, the clerk and the office
     REMINDER = "reminder"    # once per school year, to the reminder audience
     UPDATED = "updated"      # once per new version, to the audience
     DIGEST = "digest"        # once per week, to the office and the head
@@ -140,6 +141,54 @@ class Review:
     version: int
     text_changed: bool
     notes: str
+    approval: Approval | None = None
+
+
+@dataclass(frozen=True)
+class Approval:
+    """What binds a review to a meeting: the body, the meeting, the minute and the exact
+    text approved (its SHA-256), and who recorded it."""
+
+    body: str
+    meeting: date
+    meeting_name: str
+    minute: str
+    sha256: str
+    recorded_by: str
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """A meeting of an approving body. Cancelled meetings stay in the register (and in the
+    calendar feed, as cancelled); ``sequence`` rises whenever the meeting changes."""
+
+    id: int
+    body: str
+    day: date
+    time: time | None
+    name: str
+    cancelled: bool = False
+    sequence: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} on {self.day.isoformat()}"
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A proposed text for a policy, not yet adopted: never published, never sent to staff,
+    never a version. One is open per policy; the others are kept as history."""
+
+    id: int
+    policy_id: str
+    number: int
+    sha256: str
+    note: str
+    file_name: str
+    uploaded_at: datetime
+    status: str                      # open, replaced, discarded or approved
+    body: str = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -191,6 +240,7 @@ class VersionFacts:
     body: str = field(repr=False)
     audiences: tuple[str, ...] = ()
     superseded_by: int | None = None
+    draft: bool = False
 
     def as_key(self) -> dict[str, str]:
         """Everything but the body, as text: what a render's cache key depends on."""

@@ -108,7 +108,9 @@ def rules_for(register: Register, inst: Instance) -> tuple[Rules, dict[str, Pers
     policies = register.policies()
     confirmed = {p.id: set(register.confirmations(p.id, p.version)) for p in policies}
     recipients = [Recipient(key, person) for key, person in people.items()]
-    return Rules(inst.config, policies, recipients, confirmed), people
+    drafts = {d.policy_id for d in register.drafts()}
+    return Rules(inst.config, policies, recipients, confirmed,
+                 register.meetings(include_cancelled=False), drafts), people
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,16 @@ because every decision (send or skip) is recorded under a stable key before anyt
 own (read from the outbox for the purpose), so nothing is written.
 
 Kinds of message and their periods:
-- ``review``: each stage of a review cycle (``lead-56``, ``lead-28``, ``lead-7``, ``due``,
+- ``review``: each stage of a review cycle (``lead-56``, ``lead-28``, ``lead-14``, ``due``,
   ``overdue-1``, ``overdue-2``, ...) to the approving body and one copy to the office.
   Only the latest stage that is due is sent; earlier ones nobody received are skipped.
 - ``reminder``: once per school year to each active member of the reminder audience.
 - ``updated``: once per new version to each member of the audience who was there when it
   was adopted.
+- ``pack``: once per meeting of an approving body, ``pack_days`` before it, to the body's
+  members and the clerk, one copy to the office: the agenda with its documents. A review
+  stage that falls due in a meeting's pack window for a policy on its agenda is carried by
+  the pack: recorded as skipped, so nobody gets two messages about one policy for one meeting.
 - ``digest``: once per week to the office and the head.
 - ``chase``: 14 and 28 days after a reminder or update notice, to whoever has not confirmed
   the current version; never more, never in a closure.
@@ -26,13 +30,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
+from .agenda import agenda, in_pack_window, on_agenda, pack_opens
 from .config import Config
 from .dates import first_weekday_on_or_after, iso_week, school_year
-from .model import Action, Kind, Person, PolicyRecord, Status
+from .model import Action, Kind, Meeting, Person, PolicyRecord, Status
 from .stages import next_review_stage, review_stages
 
-REVIEW, REMINDER, UPDATED, DIGEST, CHASE = (Kind.REVIEW, Kind.REMINDER, Kind.UPDATED,
-                                            Kind.DIGEST, Kind.CHASE)
+REVIEW, REMINDER, UPDATED, DIGEST, CHASE, PACK = (
+    Kind.REVIEW, Kind.REMINDER, Kind.UPDATED, Kind.DIGEST, Kind.CHASE, Kind.PACK)
 REQUESTS = (REMINDER, UPDATED)   # the messages that ask someone to read and confirm
 SEND, SKIP = Action.SEND, Action.SKIP
 Group = tuple[str, str, str, str]   # kind, policy, period, stage: the people in it share a key
@@ -101,6 +106,15 @@ class Record:
     # batches that asked them (kept as tuples: sets of thousands per policy cost memory)
     requests: dict[str, dict[tuple[str, date], list[tuple[str, ...]]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    # (policy, cycle period) -> person -> the last day a review prompt was sent them
+    prompted: dict[tuple[str, str], dict[str, date]] = field(
+        default_factory=lambda: defaultdict(dict))
+
+    def _prompted(self, policy_id: str, period: str, people: Iterable[str], day: date) -> None:
+        last = self.prompted[(policy_id, period)]
+        for person in people:
+            if day > last.get(person, date.min):
+                last[person] = day
 
     @classmethod
     def of(cls, rows: Iterable[tuple[str, str, str, str, str, str, str]]) -> Record:
@@ -111,6 +125,8 @@ class Record:
             record.groups[(kind, policy_id, period, stage)].add(person)
             if kind in REQUESTS and status != Status.SKIPPED:
                 asked[(policy_id, period, date.fromisoformat(decided[:10]))].append(person)
+            elif kind == REVIEW and status != Status.SKIPPED:
+                record._prompted(policy_id, period, (person,), date.fromisoformat(decided[:10]))
         for (policy_id, period, day), people in asked.items():
             record.requests[policy_id][(period, day)].append(tuple(people))
         return record
@@ -120,6 +136,8 @@ class Record:
             self.groups[batch.group].update(batch.people)
             if day is not None and batch.kind in REQUESTS and batch.action == SEND:
                 self.requests[batch.policy_id][(batch.period, day)].append(batch.people)
+            elif day is not None and batch.kind == REVIEW and batch.action == SEND:
+                self._prompted(batch.policy_id, batch.period, batch.people, day)
 
     def has(self, group: Group, person: str) -> bool:
         return person in self.groups.get(group, ())
@@ -134,11 +152,14 @@ class Rules:
     """
 
     def __init__(self, config: Config, policies: list[PolicyRecord], people: list[Recipient],
-                 confirmed: dict[str, set[str]] | None = None) -> None:
+                 confirmed: dict[str, set[str]] | None = None,
+                 meetings: list[Meeting] | None = None, drafts: set[str] | None = None) -> None:
         self.config = config
         self.policies = policies
         self.people = people
         self.confirmed = confirmed or {}   # policy -> people who confirmed its current version
+        self.meetings = [m for m in meetings or [] if not m.cancelled]
+        self.drafts = drafts or set()      # the policies with an open draft
         self._never_held = {r.key for r in people if set(r.roles) <= _NEVER_HELD}
         self._boundaries = sorted({d for r in people for d in (
             r.person.start_date, r.person.end_date and r.person.end_date + timedelta(days=1))
@@ -216,6 +237,7 @@ class Rules:
             if not found:
                 self._quiet[policy.id] = self._next_change(policy, record, today)
             batches += found
+        batches += self._packs(record, today, closed)
         batches += self._digest(record, today)
         return [b for b in batches if b.people]
 
@@ -231,7 +253,16 @@ class Rules:
                  for n in self.config.chase_after_days]
         days += [b for b in self._boundaries if b > today][:1]
         days += [c.end + timedelta(days=1) for c in self.config.closures if c.covers(today)]
+        days += [last + timedelta(days=self.config.prompt_gap_days) for last in
+                 record.prompted.get((policy.id, f"c{policy.cycle}"), {}).values()]
+        days += [d for m in self.meetings if m.body == policy.approver
+                 for d in (pack_opens(m, self.config.pack_days), m.day)]
         return min((d for d in days if d > today), default=date.max)
+
+    def carried(self, policy: PolicyRecord, today: date) -> bool:
+        """Whether a meeting's review pack, due now, carries this policy's review prompt."""
+        return any(in_pack_window(m, self.config.pack_days, today)
+                   and on_agenda(policy, m, self.meetings, self.drafts) for m in self.meetings)
 
     def _review(self, policy: PolicyRecord, record: Record, today: date) -> list[Batch]:
         stages = review_stages(policy, self.config, today)
@@ -242,17 +273,43 @@ class Rules:
         approvers = self.audience(self.config.approvers.get(policy.approver, ()), today)
         approver_keys = {r.key for r in approvers}
         office = [r for r in self.audience(("office",), today) if r.key not in approver_keys]
+        carried = self.carried(policy, today)
+        last = record.prompted.get((policy.id, period), {})
+        gap = timedelta(days=self.config.prompt_gap_days)
         out = []
         for copy, recipients in ((False, approvers), (True, office)):
             behind = tuple(r.key for r in recipients
-                           if not record.has((REVIEW, policy.id, period, latest), r.key))
+                           if not record.has((REVIEW, policy.id, period, latest), r.key)
+                           and (carried or last.get(r.key, date.min) + gap <= today))
             if not behind:
                 continue
             for stage, day in stages[:-1]:
                 missed = record.groups.get((REVIEW, policy.id, period, stage), set())
                 out.append(Batch(REVIEW, policy.id, period, stage,
                                  tuple(k for k in behind if k not in missed), SKIP, day, copy))
-            out.append(Batch(REVIEW, policy.id, period, latest, behind, SEND, latest_date, copy))
+            out.append(Batch(REVIEW, policy.id, period, latest, behind,
+                             SKIP if carried else SEND, latest_date, copy))
+        return out
+
+    def _packs(self, record: Record, today: date, closed: bool) -> list[Batch]:
+        """One review pack per meeting with something on its agenda, from ``pack_days``
+        before it (at once for a meeting added later than that), to the body's members and
+        the clerk; the office's people not among them get it as a copy."""
+        out = []
+        for meeting in self.meetings:
+            if not in_pack_window(meeting, self.config.pack_days, today) or not agenda(
+                    meeting, self.meetings, self.policies, self.drafts):
+                continue
+            members = self.audience((*self.config.approvers.get(meeting.body, ()), "clerk"),
+                                    today)
+            keys = {r.key for r in members}
+            office = [r for r in self.audience(("office",), today) if r.key not in keys]
+            group = (PACK, "", f"m{meeting.id}", "")
+            for batch in self._once_each(group, pack_opens(meeting, self.config.pack_days),
+                                         today, members + office, record, closed):
+                out += [batch._replace(people=tuple(k for k in batch.people if k in keys)),
+                        batch._replace(people=tuple(k for k in batch.people if k not in keys),
+                                       office_copy=True)]
         return out
 
     def _reminder(self, policy: PolicyRecord, record: Record, today: date,

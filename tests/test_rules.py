@@ -57,11 +57,11 @@ def test_first_tick_on_the_day_of_writing(inst: Instance) -> None:
     assert reminders == STAFF_2026                          # volunteer, leaver, starter: no
     assert {d.period for d in decisions if d.kind == REMINDER} == {"2026-27"}
     skipped = [d for d in decisions if d.action == SKIP]
-    # lead-56, lead-28, lead-7 (2017), due (2018-01-31), overdue-1 .. overdue-114
+    # lead-56, lead-28, lead-14 (2017-18), due (2018-01-31), overdue-1 .. overdue-114
     assert Counter(d.person for d in skipped) == {p: 118 for p in GOVERNING_BODY | {OFFICE}}
     lead = {(d.stage, d.eligible) for d in skipped if d.stage.startswith("lead")}
     assert lead == {("lead-56", date(2017, 12, 6)), ("lead-28", date(2018, 1, 3)),
-                    ("lead-7", date(2018, 1, 24))}
+                    ("lead-14", date(2018, 1, 17))}
     assert evaluate(inst, at(date(2026, 11, 24))) == []      # twice: nothing new
     assert evaluate(inst, at(date(2026, 11, 24), 17, 59)) == []
 
@@ -76,12 +76,13 @@ def test_nothing_is_decided_outside_the_send_window(inst: Instance, moment: date
 
 
 # A year of daily ticks from 2026-11-24, the review never recorded. Worked out by hand:
-# overdue stages fall every 28 days on Thursdays (overdue-1 was Thu 2018-02-01);
+# overdue stages fall every 28 days on Wednesdays (overdue-1 was Wed 2018-02-14, a fortnight
+# after the due date);
 # Emily Nowak starts Mon 2027-01-04; the 2027-28 reminders are due Wed 2027-09-01, the last
 # day of the summer closure, so they wait for Thu 2027-09-02; the digest goes every Monday.
-OVERDUE_THURSDAYS = ["2026-11-26", "2026-12-24", "2027-01-21", "2027-02-18", "2027-03-18",
-                     "2027-04-15", "2027-05-13", "2027-06-10", "2027-07-08", "2027-08-05",
-                     "2027-09-02", "2027-09-30", "2027-10-28"]
+OVERDUE_WEDNESDAYS = ["2026-12-09", "2027-01-06", "2027-02-03", "2027-03-03", "2027-03-31",
+                      "2027-04-28", "2027-05-26", "2027-06-23", "2027-07-21", "2027-08-18",
+                      "2027-09-15", "2027-10-13", "2027-11-10"]
 
 
 def mondays(start: date, end: date) -> list[str]:
@@ -94,7 +95,7 @@ def expected_year(down: tuple[date, date] | None = None) -> Counter[tuple[str, s
     expected[("2026-11-24", "review")] = 6          # 5 governing body + office copy
     expected[("2026-11-24", "reminder")] = 4        # 4 active staff
     expected[("2026-11-24", "digest")] = 1          # this week's, on the first day
-    for day in OVERDUE_THURSDAYS:
+    for day in OVERDUE_WEDNESDAYS:
         expected[(day, "review")] += 6
     expected[("2027-01-04", "reminder")] = 1        # the new starter
     expected[("2027-09-02", "reminder")] = 5        # 2027-28: 4 staff + Emily; James has left
@@ -123,8 +124,8 @@ def test_the_same_year_with_the_service_down_for_two_months(inst: Instance) -> N
     down = (date(2027, 1, 11), date(2027, 3, 12))
     decisions = simulate(inst, date(2026, 11, 24), 365, down)
     expected = expected_year(down)
-    # Back on Mon 2027-03-15: the latest stage due (overdue-119, 2027-02-18) goes to the six;
-    # overdue-118 (2027-01-21), never sent, is recorded as skipped; this week's digest goes;
+    # Back on Mon 2027-03-15: the latest stage due (overdue-119, 2027-03-03) goes to the six;
+    # overdue-118 (2027-02-03), never sent, is recorded as skipped; this week's digest goes;
     # the nine digests of the weeks it was down are not sent late.
     expected[("2027-03-15", "review")] = 6
     expected[("2027-03-15", "digest")] = 1

@@ -76,10 +76,9 @@ def sent(log: list[tuple[date, Decision]], kind: Kind, who: str) -> list[tuple[d
 def test_lead_stages_the_due_date_and_every_28_days_overdue() -> None:
     log = daily(Rules(CONFIG, [policy()], EVERYONE), date(2027, 1, 4), date(2027, 6, 30))
     expected = [(date(2027, 2, 3), "lead-56"), (date(2027, 3, 3), "lead-28"),
-                (date(2027, 3, 24), "lead-7"), (date(2027, 3, 31), "due"),
-                (date(2027, 4, 1), "overdue-1"),        # the first weekday after the due date
-                (date(2027, 4, 29), "overdue-2"), (date(2027, 5, 27), "overdue-3"),
-                (date(2027, 6, 24), "overdue-4")]
+                (date(2027, 3, 17), "lead-14"), (date(2027, 3, 31), "due"),
+                (date(2027, 4, 14), "overdue-1"),       # a fortnight after the due date
+                (date(2027, 5, 12), "overdue-2"), (date(2027, 6, 9), "overdue-3")]
     assert sent(log, Kind.REVIEW, "gov") == expected
     assert sent(log, Kind.REVIEW, "clerk") == expected
     office = [(day, d.stage) for day, d in log if d.kind == Kind.REVIEW and d.person == "office"]
@@ -88,27 +87,52 @@ def test_lead_stages_the_due_date_and_every_28_days_overdue() -> None:
     assert [d for _, d in log if d.action == Action.SKIP] == []
 
 
-def test_a_stage_that_falls_on_a_weekend_goes_on_the_monday() -> None:
+def test_a_due_date_on_a_weekend_is_prompted_on_the_friday_before() -> None:
     rules = Rules(CONFIG, [policy(date(2027, 5, 9))], [GOVERNOR])    # due on a Sunday
-    log = daily(rules, date(2027, 3, 1), date(2027, 5, 4))
-    # lead-56 Sun 14 Mar, lead-28 Sun 11 Apr, lead-7 Sun 2 May: each on the Monday after
-    assert sent(log, Kind.REVIEW, "gov") == [(date(2027, 3, 15), "lead-56"),
-                                             (date(2027, 4, 12), "lead-28"),
-                                             (date(2027, 5, 3), "lead-7")]
+    log = daily(rules, date(2027, 3, 1), date(2027, 5, 10))
+    # the due prompt on Friday 7 May, the lead times counted back from it
+    assert sent(log, Kind.REVIEW, "gov") == [(date(2027, 3, 12), "lead-56"),
+                                             (date(2027, 4, 9), "lead-28"),
+                                             (date(2027, 4, 23), "lead-14"),
+                                             (date(2027, 5, 7), "due")]
 
 
-def test_after_downtime_only_the_latest_stage_goes_and_the_rest_are_skipped() -> None:
+def test_a_due_date_in_a_closure_is_prompted_on_the_last_working_day_before_it() -> None:
+    rules = Rules(CONFIG, [policy(date(2026, 12, 24))], [GOVERNOR])  # Christmas Eve
+    log = daily(rules, date(2026, 10, 1), date(2027, 1, 10))
+    assert sent(log, Kind.REVIEW, "gov") == [(date(2026, 10, 23), "lead-56"),
+                                             (date(2026, 11, 20), "lead-28"),
+                                             (date(2026, 12, 4), "lead-14"),
+                                             (date(2026, 12, 18), "due"),
+                                             (date(2027, 1, 7), "overdue-1")]
+
+
+def test_after_downtime_only_the_latest_stage_goes_and_the_next_waits_a_fortnight() -> None:
     rules = Rules(CONFIG, [policy()], [GOVERNOR])
-    log = daily(rules, date(2027, 2, 1), date(2027, 6, 30), down=(date(2027, 3, 1),
-                                                                  date(2027, 5, 20)))
+    log = daily(rules, date(2027, 2, 1), date(2027, 7, 31), down=(date(2027, 3, 1),
+                                                                  date(2027, 5, 31)))
+    # back on Tuesday 1 June: overdue-2 (12 May) goes; overdue-3 (Wednesday 9 June) would
+    # follow eight days later, so it waits until 15 June
     assert sent(log, Kind.REVIEW, "gov") == [
-        (date(2027, 2, 3), "lead-56"), (date(2027, 5, 21), "overdue-2"),
-        (date(2027, 5, 27), "overdue-3"), (date(2027, 6, 24), "overdue-4")]
+        (date(2027, 2, 3), "lead-56"), (date(2027, 6, 1), "overdue-2"),
+        (date(2027, 6, 15), "overdue-3"), (date(2027, 7, 7), "overdue-4")]
     skipped = [(day, d.stage, d.eligible) for day, d in log if d.action == Action.SKIP]
-    assert skipped == [(date(2027, 5, 21), "lead-28", date(2027, 3, 3)),
-                       (date(2027, 5, 21), "lead-7", date(2027, 3, 24)),
-                       (date(2027, 5, 21), "due", date(2027, 3, 31)),
-                       (date(2027, 5, 21), "overdue-1", date(2027, 4, 1))]
+    assert skipped == [(date(2027, 6, 1), "lead-28", date(2027, 3, 3)),
+                       (date(2027, 6, 1), "lead-14", date(2027, 3, 17)),
+                       (date(2027, 6, 1), "due", date(2027, 3, 31)),
+                       (date(2027, 6, 1), "overdue-1", date(2027, 4, 14))]
+
+
+def test_no_one_is_prompted_twice_within_a_fortnight() -> None:
+    """Over due dates on every weekday, around a closure, with and without downtime."""
+    for offset in range(0, 21, 3):
+        due = date(2026, 12, 14) + timedelta(days=offset)
+        for down in (None, (date(2026, 11, 2), date(2026, 12, 16))):
+            log = daily(Rules(CONFIG, [policy(due)], [GOVERNOR]), date(2026, 9, 1),
+                        date(2027, 4, 30), down=down)
+            sends = [day for day, _ in sent(log, Kind.REVIEW, "gov")]
+            gaps = [(b - a).days for a, b in zip(sends, sends[1:], strict=False)]
+            assert sends and min(gaps) >= 14, (due, down, sends)
 
 
 def test_evaluating_twice_decides_nothing_new() -> None:
