@@ -273,6 +273,171 @@ def review_record(ctx: click.Context, policy_id: str, date_text: str, next_text:
                f"next review due {outcome.next_due}.")
 
 
+@cli.group()
+def meetings() -> None:
+    """Meetings of the approving bodies (add, list, cancel)."""
+
+
+def _clock_time(value: str | None) -> Any:
+    from datetime import time
+
+    if value is None:
+        return None
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"'{value}' is not a time (expected HH:MM)", field="--time") from None
+
+
+@meetings.command("add")
+@click.argument("day", metavar="DATE")
+@click.option("--body", required=True, help="The approving body, as in [approvers].")
+@click.option("--name", help="What the meeting is called (default: '<body> meeting').")
+@click.option("--time", "time_text", metavar="HH:MM", help="When it starts.")
+@now_option
+@click.pass_context
+def meetings_add(ctx: click.Context, day: str, body: str, name: str | None,
+                 time_text: str | None, now_text: str | None) -> None:
+    """Add a meeting of an approving body: its review pack goes [meetings] pack_days before."""
+    from lifecycle.operations import add_meeting
+
+    inst = _open(ctx)
+    meeting = add_meeting(inst, body, _date(day, "DATE"), _clock_time(time_text), name,
+                          _now(inst, now_text))
+    at = f" at {meeting.time:%H:%M}" if meeting.time else ""
+    click.echo(f"Added the {meeting.name} on {meeting.day}{at}.")
+
+
+@meetings.command("list")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, one object per meeting.")
+@click.pass_context
+def meetings_list(ctx: click.Context, as_json: bool) -> None:
+    """Every meeting, with the policies on its agenda and whether its pack has gone."""
+    from lifecycle.operations import meetings as all_meetings
+
+    found = all_meetings(_open(ctx))
+    if as_json:
+        _print_json([{"date": m.day, "time": m.time.strftime("%H:%M") if m.time else None,
+                      "body": m.body, "name": m.name, "cancelled": m.cancelled,
+                      "agenda": [{"policy": i.policy.id, "reason": i.reason,
+                                  "draft": i.has_draft} for i in a.items],
+                      "pack_sent": a.pack_sent} for m, a in found])
+        return
+    click.echo(_table([(m.day, m.time.strftime("%H:%M") if m.time else "", m.body, m.name,
+                        "cancelled" if m.cancelled else (
+                            f"sent {a.pack_sent:%Y-%m-%d}" if a.pack_sent else "not yet"),
+                        ", ".join(i.policy.id for i in a.items))
+                       for m, a in found],
+                      ["DATE", "TIME", "BODY", "NAME", "PACK", "AGENDA"]))
+
+
+@meetings.command("cancel")
+@click.argument("day", metavar="DATE")
+@click.option("--body", required=True, help="The approving body, as in [approvers].")
+@now_option
+@click.pass_context
+def meetings_cancel(ctx: click.Context, day: str, body: str, now_text: str | None) -> None:
+    """Cancel a meeting: its pack is not sent, calendars show it cancelled."""
+    from lifecycle.operations import cancel_meeting
+
+    inst = _open(ctx)
+    meeting = cancel_meeting(inst, body, _date(day, "DATE"), _now(inst, now_text))
+    click.echo(f"Cancelled the {meeting.name} on {meeting.day}.")
+
+
+@cli.group()
+def draft() -> None:
+    """Proposed texts, before their approval (add, list, discard)."""
+
+
+@draft.command("add")
+@click.argument("policy_id", metavar="POLICY")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--note", default="", help="What the draft changes, for the governors.")
+@now_option
+@click.pass_context
+def draft_add(ctx: click.Context, policy_id: str, file: Path, note: str,
+              now_text: str | None) -> None:
+    """Upload a proposed text (.docx or .md); it replaces the open draft, if any."""
+    from lifecycle.operations import add_draft
+
+    inst = _open(ctx)
+    result = add_draft(inst, policy_id, _read_text(file), note, _now(inst, now_text))
+    replaced = (f" (replacing draft {result.replaced.number})" if result.replaced else "")
+    click.echo(f"{policy_id}: draft {result.draft.number} added{replaced}; it goes to the "
+               "governors in the next review pack.")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@draft.command("list")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, one object per draft.")
+@click.pass_context
+def draft_list(ctx: click.Context, as_json: bool) -> None:
+    """The open drafts."""
+    from lifecycle.operations import drafts
+
+    found = drafts(_open(ctx))
+    if as_json:
+        _print_json([{"policy": d.policy_id, "draft": d.number, "sha256": d.sha256,
+                      "file": d.file_name, "note": d.note, "uploaded_at": d.uploaded_at}
+                     for d in found])
+        return
+    click.echo(_table([(d.policy_id, d.number, _minutes(d.uploaded_at), d.file_name,
+                        d.sha256[:12], d.note) for d in found],
+                      ["POLICY", "DRAFT", "UPLOADED", "FILE", "TEXT SHA-256", "NOTE"]))
+
+
+@draft.command("discard")
+@click.argument("policy_id", metavar="POLICY")
+@now_option
+@click.pass_context
+def draft_discard(ctx: click.Context, policy_id: str, now_text: str | None) -> None:
+    """Withdraw the open draft (it stays in the history)."""
+    from lifecycle.operations import discard_draft
+
+    inst = _open(ctx)
+    found = discard_draft(inst, policy_id, _now(inst, now_text))
+    click.echo(f"{policy_id}: draft {found.number} discarded.")
+
+
+@cli.command()
+@click.argument("policy_id", metavar="POLICY")
+@click.option("--meeting", "meeting_text", required=True, metavar="YYYY-MM-DD",
+              help="The meeting of the approving body that approved it.")
+@click.option("--minute", default="", help="The minute reference, e.g. 'FGB 24/3'.")
+@click.option("--next", "next_text", metavar="YYYY-MM-DD",
+              help="Next review due (default: the meeting plus the policy's interval).")
+@click.option("--notes", default="", help="What the governors decided.")
+@click.option("--changed-since-pack", is_flag=True,
+              help="Approve a draft uploaded after the meeting's review pack went out.")
+@now_option
+@click.pass_context
+def approve(ctx: click.Context, policy_id: str, meeting_text: str, minute: str,
+            next_text: str | None, notes: str, changed_since_pack: bool,
+            now_text: str | None) -> None:
+    """Record the approval at a meeting: adopt the open draft (or no changes), bound to the
+    meeting, the minute and the text's SHA-256."""
+    import getpass
+
+    from lifecycle.operations import approve as adopt
+
+    inst = _open(ctx)
+    result = adopt(inst, policy_id, _date(meeting_text, "--meeting"), minute,
+                   _option_date(next_text, "--next"), notes,
+                   f"{getpass.getuser()} (command line)", _now(inst, now_text),
+                   changed_since_pack)
+    outcome = result.outcome
+    change = (f"adopted draft {result.draft.number} as version {outcome.version}"
+              if result.draft else f"reviewed, no changes (version {outcome.version})")
+    minute_text = f", minute {minute}" if minute else ""
+    click.echo(f"{policy_id}: approved at the {result.meeting.name} on {result.meeting.day}"
+               f"{minute_text}: {change}, text SHA-256 {result.sha256[:12]}; next review due "
+               f"{outcome.next_due}.")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
 @cli.command()
 @click.argument("policy_id", metavar="POLICY")
 @click.pass_context
@@ -288,11 +453,20 @@ def history(ctx: click.Context, policy_id: str) -> None:
     click.echo(_table([(c.number, c.opened, c.due, c.closed or "open") for c in found.cycles],
                       ["CYCLE", "OPENED", "DUE", "CLOSED"]))
     click.echo("\nReviews")
-    click.echo(_table([(r.reviewed_on, r.version, r.next_due, r.notes) for r in found.reviews],
-                      ["REVIEWED", "VERSION", "NEXT DUE", "NOTES"]))
+    click.echo(_table([(r.reviewed_on, r.version, r.next_due, *_approval(r.approval), r.notes)
+                       for r in found.reviews],
+                      ["REVIEWED", "VERSION", "NEXT DUE", "APPROVED AT", "MINUTE",
+                       "TEXT SHA-256", "NOTES"]))
     click.echo("\nAudit log")
     click.echo(_table([(a.at.isoformat()[:19], a.action, a.detail) for a in found.audit],
                       ["AT", "ACTION", "DETAIL"]))
+
+
+def _approval(approval: Any) -> tuple[str, str, str]:
+    if approval is None:
+        return ("", "", "")
+    return (f"{approval.meeting_name} {approval.meeting}", approval.minute,
+            approval.sha256[:12])
 
 
 @cli.command()

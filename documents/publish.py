@@ -67,6 +67,8 @@ class Facts(Protocol):
 
     def current_version(self, policy_id: str) -> int: ...
 
+    def draft_facts(self, policy_id: str, today: date) -> VersionFacts: ...
+
 
 def changes_file_name(policy_id: str, older: int, newer: int, fmt: str) -> str:
     return f"{policy_id}-v{older}-v{newer}-changes.{fmt}"
@@ -164,3 +166,29 @@ def compare_versions(source: Facts, policy_id: str, older: int, newer: int,
                _key(fmt, old.as_key(), new.as_key(), old.body, new.body), makers[fmt])
               for fmt in formats if fmt != "text"]
     return comparison, _cached(out_dir, wanted) if wanted else []
+
+
+def draft_file_name(facts: VersionFacts, fmt: str, changes: bool = False) -> str:
+    """A draft's files are named by its text, so a replaced draft never reuses a name."""
+    what = f"v{facts.version - 1}-draft-changes" if changes else "draft"
+    return f"{facts.policy_id}-{what}-{facts.sha256[:8]}.{fmt}"
+
+
+def render_draft(source: Facts, policy_id: str, out_dir: Path,
+                 today: date) -> tuple[RenderedFile, RenderedFile]:
+    """The open draft as a Word document marked DRAFT, and the tracked-changes document from
+    the current version to it: what a review pack carries."""
+    from .compare import compare
+    from .parse import parse
+    from .word import render_changes_docx, render_docx
+
+    draft = source.draft_facts(policy_id, today)
+    current = source.version_facts(policy_id, draft.version - 1, today)
+    return tuple(_cached(out_dir, [  # type: ignore[return-value]
+        (draft_file_name(draft, "docx"), _key("docx", draft.as_key(), draft.body),
+         lambda: render_docx(parse(draft.body), draft)),
+        (draft_file_name(draft, "docx", changes=True),
+         _key("docx", current.as_key(), draft.as_key(), current.body, draft.body),
+         lambda: render_changes_docx(compare(current.body, draft.body).document.body,
+                                     current, draft)),
+    ]))

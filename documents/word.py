@@ -137,6 +137,8 @@ def _header_footer(doc: Doc, meta: VersionFacts, header: str = "") -> None:
     if meta.superseded_by:
         header = (f"SUPERSEDED by version {meta.superseded_by} · {header} · "
                   f"version {meta.version}")
+    if meta.draft:
+        header = f"DRAFT, not yet approved · {header}"
     section.header.paragraphs[0].text = header
     footer = section.footer.paragraphs[0]
     footer.text = (f"Version {meta.version} · Adopted {long_date(meta.adopted)} · "
@@ -159,6 +161,10 @@ def _facts(writer: _Writer, meta: VersionFacts) -> None:
     if meta.superseded_by:
         _notice(writer, "Superseded. ", f"This is version {meta.version}. The current policy is "
                 f"version {meta.superseded_by}.")
+    if meta.draft:
+        _notice(writer, "Draft. ", f"A proposed text for the {meta.approver} to consider: "
+                "it is not in force until approved. The version number and dates are those it "
+                "will have if approved today.")
     if meta.overdue:
         _notice(writer, "Review overdue. ", f"This policy was due to be reviewed by "
                 f"{long_date(meta.review_due)}. It stays in force until the {meta.approver} "
@@ -478,8 +484,9 @@ def _whole(element: Any) -> str | None:
 def render_changes_docx(body: Element, older: VersionFacts, newer: VersionFacts) -> bytes:
     """The newer text with its differences from the older as tracked changes, by the
     approving body on the day it adopted the newer text."""
+    to = "the draft" if newer.draft else f"version {newer.version}"
     doc = _document(newer, header=f"{newer.school} · {newer.title} · changes from version "
-                               f"{older.version} to version {newer.version}")
+                               f"{older.version} to {to}")
     writer = _Tracked(doc, newer.approver, newer.adopted)
     children = list(body.children)
     title = writer.paragraph("Title")
@@ -489,11 +496,13 @@ def render_changes_docx(body: Element, older: VersionFacts, newer: VersionFacts)
         children.pop(0)
     else:
         title.add_run(title_text(newer.title))
-    _facts(writer, replace(newer, overdue=False, superseded_by=None))
+    _facts(writer, replace(newer, overdue=False, superseded_by=None, draft=False))
+    to = (f"the draft (uploaded {long_date(newer.adopted)})" if newer.draft else
+          f"version {newer.version} (adopted {long_date(newer.adopted)})")
     _notice(writer, "Tracked changes. ", f"From version {older.version} (adopted "
-            f"{long_date(older.adopted)}) to version {newer.version} (adopted "
-            f"{long_date(newer.adopted)}). Accept all changes to read version "
-            f"{newer.version}; reject all to read version {older.version}.")
+            f"{long_date(older.adopted)}) to {to}. Accept all changes to read "
+            f"{'the draft' if newer.draft else f'version {newer.version}'}; reject all to read "
+            f"version {older.version}.")
     writer.blocks(children)
     writer.finish()
     return _saved(doc)

@@ -18,13 +18,16 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader
 
+from documents.calendar import Deadline, deadline_event, meeting_event, single
 from documents.compare import Comparison, bracketed
 from documents.meta import long_date
-from documents.publish import compare_versions, file_name, render_policy
+from documents.publish import compare_versions, file_name, render_draft, render_policy
+from lifecycle.agenda import AgendaItem, agenda, meeting_for
 from lifecycle.config import Config
-from lifecycle.confirmations import Ack, make_token, progress
+from lifecycle.confirmations import Ack, calendar_token, make_token, progress
 from lifecycle.dates import month_phrase, span_phrase
-from lifecycle.model import Kind, Person, PolicyRecord, State, Status, email_key
+from lifecycle.errors import LifecycleError
+from lifecycle.model import Kind, Meeting, Person, PolicyRecord, State, Status, email_key
 from lifecycle.outbox import Message, mail_domain
 from lifecycle.policies import require_policy
 from lifecycle.status import status_row
@@ -93,6 +96,8 @@ class Composer:
         self._parts: dict[tuple[str, int], bytes] = {}
         self._changes: dict[tuple[str, int], tuple[Comparison, bytes]] = {}
         self._recorder: tuple[Person | None] | None = None
+        self._meetings: list[Meeting] | None = None
+        self._drafts: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
         self._headers: dict[tuple[str, str], bytes] = {}
 
     def policy(self, policy_id: str) -> PolicyRecord:
@@ -117,24 +122,14 @@ class Composer:
         version rather than once per recipient: for 5,000 staff that is most of the work.
         """
         local = now.astimezone(self.config.tz)
-        subject, context, attach_policy = self._content(message, local.date())
+        subject, context, attached = self._content(message, local)
         context |= {"name": message.to_name, "school": self.config.school, "subject": subject,
                     "reference": message.message_id.strip("<>").split("@")[0][:12]}
         text = self.text.get_template(f"{message.kind}.txt").render(context)
         html = self.html.get_template(f"{message.kind}.html").render(context)
         boundary = "=_" + message.message_id.strip("<>").split("@")[0][:24]
         sender = header_safe(self.config.sender)
-        parts = [alternative(text, html, boundary + "_alt")]
-        if attach_policy is not None:
-            parts.append(self.document_part(attach_policy, local.date()))
-            if message.kind == Kind.UPDATED:
-                parts.append(self.changes(attach_policy, local.date())[1])
-            if message.kind == Kind.REVIEW and attach_policy.review_due >= local.date():
-                parts.append(part(
-                    {"Content-Type": 'text/calendar; charset="utf-8"; method=PUBLISH',
-                     "Content-Disposition": 'attachment; filename="review-deadline.ics"',
-                     "Content-Transfer-Encoding": "base64"},
-                    base64_lines(self.calendar(attach_policy, now))))
+        parts = [alternative(text, html, boundary + "_alt"), *attached]
         recorder = context.get("recorder")
         reply_to = ([self.folded("Reply-To", formataddr((header_safe(recorder.name),
                                                         recorder.email)))]
@@ -181,31 +176,46 @@ class Composer:
                      "Content-Transfer-Encoding": "base64"}, base64_lines(data))
 
     def _content(self, message: Message,
-                 today: date) -> tuple[str, dict[str, Any], PolicyRecord | None]:
+                 now: datetime) -> tuple[str, dict[str, Any], list[bytes]]:
+        """Subject, template context and the attached parts of one message."""
+        today = now.date()
         if message.kind == Kind.DIGEST:
-            return self._digest(today)
+            subject, context = self._digest(today)
+            return subject, context, []
+        if message.kind == Kind.PACK:
+            return self._pack(message, now)
         policy = self.policy(message.policy_id)
+        subject, context = self._about_policy(message, policy, now)
+        parts = [self.document_part(policy, today)]
+        if message.kind == Kind.UPDATED:
+            parts.append(self.changes(policy, today)[1])
+        if context.get("event") is not None:
+            parts.append(self.calendar_part(context["event"]))
+        return subject, context, parts
+
+    def _about_policy(self, message: Message, policy: PolicyRecord,
+                      now: datetime) -> tuple[str, dict[str, Any]]:
+        today = now.date()
         context: dict[str, Any] = {
             "policy": policy, "link": f"{self.config.base_url}/policies/{policy.id}",
             "adopted_long": long_date(policy.adopted), "period": message.period,
             "office_copy": message.office_copy, "stage": message.stage,
         }
         if message.kind == Kind.REVIEW:
-            return self._review(message, policy, today, context), context, policy
+            return self._review(message, policy, now, context), context
         if message.kind in (Kind.REMINDER, Kind.UPDATED, Kind.CHASE):
             token = make_token(self.secret, Ack(message.person_key, policy.id, policy.version,
                                                 message.period))
             context["ack_link"] = f"{self.config.base_url}/ack/{token}"
         if message.kind == Kind.REMINDER:
-            return f"Annual reminder: please read the {policy.title}", context, policy
+            return f"Annual reminder: please read the {policy.title}", context
         if message.kind == Kind.CHASE:
             ladder = self.config.chase_after_days
             context["final"] = bool(ladder) and message.stage == f"chase-{ladder[-1]}"
-            return f"Please confirm you have read the {policy.title}", context, policy
+            return f"Please confirm you have read the {policy.title}", context
         if message.kind == Kind.UPDATED:
             context |= self._updated(policy, today)
-            return (f"Policy updated: {policy.title} (version {policy.version})", context,
-                    policy)
+            return f"Policy updated: {policy.title} (version {policy.version})", context
         raise ValueError(f"unknown message kind {message.kind!r}")
 
     def _updated(self, policy: PolicyRecord, today: date) -> dict[str, Any]:
@@ -242,14 +252,21 @@ class Composer:
                               or next((p for p in active if "office" in p.roles), None), )
         return self._recorder[0]
 
-    def _review(self, message: Message, policy: PolicyRecord, today: date,
+    def _review(self, message: Message, policy: PolicyRecord, now: datetime,
                 context: dict[str, Any]) -> str:
+        today = now.date()
         due = policy.review_due
         overdue = message.stage.startswith("overdue")
         context |= {"overdue": overdue, "due_long": long_date(due),
                     "due_month": month_phrase(due), "how_overdue": span_phrase(due, today),
                     "time_left": span_phrase(today, due) if today < due else ""}
-        context |= {"calendar": due >= today, "recorder": self.recorder(today)}
+        meeting = meeting_for(policy, self.meetings(), self.drafts(), today)
+        event = (meeting_event(meeting, self.agenda(meeting), self.domain, self.config.tz, now)
+                 if meeting else deadline_event(Deadline(policy), self.domain, now)
+                 if due >= today else None)
+        context |= {"meeting": meeting and self.meeting_context(meeting), "event": event,
+                    "calendar": event is not None, "recorder": self.recorder(today),
+                    "feed_link": self.feed_link(message.person_key)}
         prefix = "[Office copy] " if message.office_copy else ""
         if overdue:
             return (f"{prefix}Review overdue: {policy.title} (due {month_phrase(due)}, "
@@ -258,7 +275,7 @@ class Composer:
             return f"{prefix}Review due today: {policy.title}"
         return f"{prefix}Review due by {long_date(due)}: {policy.title}"
 
-    def _digest(self, today: date) -> tuple[str, dict[str, Any], None]:
+    def _digest(self, today: date) -> tuple[str, dict[str, Any]]:
         rows = [status_row(p, today, self.config) for p in self.register.policies()]
         overdue = [r for r in rows if r.state == State.OVERDUE]
         upcoming = [r for r in rows if r.state != State.OVERDUE
@@ -273,7 +290,7 @@ class Composer:
                    "unconfirmed": unconfirmed}
         subject = (f"Policy digest, week of {long_date(monday)}: {len(overdue)} overdue, "
                    f"{len(upcoming)} due soon, {len(failures)} failed")
-        return subject, context, None
+        return subject, context
 
     def _confirmations(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         ladder = self.config.chase_after_days
@@ -289,25 +306,71 @@ class Composer:
                             for k in sorted(state.chased_out) if k in people]
         return rates, unconfirmed
 
-    def calendar(self, policy: PolicyRecord, now: datetime) -> bytes:
-        """An all-day event on the review deadline; its UID is the review cycle's, so a later
-        prompt updates the same calendar entry instead of adding another. Only while the
-        deadline is ahead: an overdue prompt carries no entry in the past."""
-        from icalendar import Calendar, Event
+    def calendar_part(self, event: Any) -> bytes:
+        name = "meeting.ics" if str(event["uid"]).startswith("meeting-") else "review-deadline.ics"
+        return part({"Content-Type": 'text/calendar; charset="utf-8"; method=PUBLISH',
+                     "Content-Disposition": f'attachment; filename="{name}"',
+                     "Content-Transfer-Encoding": "base64"}, base64_lines(single(event)))
 
-        calendar = Calendar()
-        calendar.add("prodid", "-//Policy Lifecycle//EN")
-        calendar.add("version", "2.0")
-        calendar.add("method", "PUBLISH")
-        event = Event()
-        event.add("uid", f"review-{policy.id}-c{policy.cycle}@{self.domain}")
-        event.add("dtstamp", now)
-        event.add("dtstart", policy.review_due)
-        event.add("dtend", policy.review_due + timedelta(days=1))
-        event.add("summary", f"Review due: {policy.title}")
-        event.add("description", f"The {policy.approver} reviews the {policy.title} "
-                                 f"(version {policy.version}) by {long_date(policy.review_due)}.")
-        event.add("transp", "TRANSPARENT")
-        calendar.add_component(event)
-        data: bytes = calendar.to_ical()
-        return data
+    def feed_link(self, person_key: str) -> str:
+        return f"{self.config.base_url}/calendar/{calendar_token(self.secret, person_key)}.ics"
+
+    # -- meetings and their packs ------------------------------------------------------------
+
+    def meetings(self) -> list[Meeting]:
+        if self._meetings is None:
+            self._meetings = self.register.meetings(include_cancelled=False)
+        return self._meetings
+
+    def drafts(self) -> set[str]:
+        return {d.policy_id for d in self.register.drafts()}
+
+    def agenda(self, meeting: Meeting) -> list[AgendaItem]:
+        return agenda(meeting, self.meetings(), self.register.policies(), self.drafts())
+
+    @staticmethod
+    def meeting_context(meeting: Meeting) -> dict[str, Any]:
+        at = f" at {meeting.time:%H:%M}" if meeting.time else ""
+        return {"name": meeting.name, "body": meeting.body,
+                "when": f"{meeting.day:%A} {long_date(meeting.day)}{at}"}
+
+    def _pack(self, message: Message, now: datetime) -> tuple[str, dict[str, Any], list[bytes]]:
+        """The meeting's agenda with, for each policy, the draft (or the current text) and
+        the tracked changes from the current text to the draft. Each document is rendered
+        and encoded once per text, whoever it goes to."""
+        today = now.date()
+        meeting = self.register.meeting_by_id(int(message.period.removeprefix("m")))
+        if meeting is None or meeting.cancelled:
+            raise LifecycleError(f"{message.period}: the meeting is cancelled or gone")
+        items = self.agenda(meeting)
+        listed, parts = [], []
+        for item in items:
+            documents = self.pack_documents(item.policy, today)
+            parts += [mime for _, mime in documents]
+            listed.append({"policy": item.policy, "reason": item.reason,
+                           "draft": self.register.open_draft(item.policy.id),
+                           "due_long": long_date(item.policy.review_due),
+                           "files": [name for name, _ in documents],
+                           "link": f"{self.config.base_url}/policies/{item.policy.id}"})
+        parts.append(self.calendar_part(meeting_event(meeting, items, self.domain,
+                                                      self.config.tz, now)))
+        context = {"meeting": self.meeting_context(meeting), "items": listed,
+                   "office_copy": message.office_copy, "recorder": self.recorder(today),
+                   "feed_link": self.feed_link(message.person_key),
+                   "agenda_link": f"{self.config.base_url}/admin/meetings/{meeting.id}"}
+        prefix = "[Office copy] " if message.office_copy else ""
+        subject = (f"{prefix}Review pack: {meeting.name}, {long_date(meeting.day)} "
+                   f"({len(items)} {'policy' if len(items) == 1 else 'policies'})")
+        return subject, context, parts
+
+    def pack_documents(self, policy: PolicyRecord, today: date) -> list[tuple[str, bytes]]:
+        """(file name, MIME part): the draft and its tracked changes, or the current text."""
+        draft = self.register.open_draft(policy.id)
+        if draft is None:
+            return [(self.document(policy, today)[0], self.document_part(policy, today))]
+        key = (policy.id, draft.sha256)
+        if key not in self._drafts:
+            files = render_draft(self.register, policy.id, self.rendered_root / policy.id, today)
+            self._drafts[key] = [(f.path.name, self.attachment(f.path.name, f.path.read_bytes()))
+                                 for f in files]
+        return self._drafts[key]

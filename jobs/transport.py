@@ -53,9 +53,10 @@ class FileTransport:
     def send(self, recipient: str, mail: bytes, key: str, now: datetime) -> None:
         folder = self.root / now.date().isoformat()
         folder.mkdir(parents=True, exist_ok=True)
-        kind, policy = key.split("/")[:2]
+        kind, policy, period = key.split("/")[:3]
         ident = hashlib.sha256(key.encode()).hexdigest()[:16]
-        write_atomically(folder / f"{kind}-{policy or 'office'}-{ident}.eml", mail)
+        about = policy or ("meeting-" + period.removeprefix("m") if kind == "pack" else "office")
+        write_atomically(folder / f"{kind}-{about}-{ident}.eml", mail)
 
     def close(self) -> None:
         pass

@@ -10,14 +10,26 @@ loads the least; delivery and rendering are one layer up: ``jobs.tasks.tick`` an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .instance import Instance
-from .model import AuditEntry, Cycle, Person, PolicyRecord, Review, Status, Version, email_key
+from .model import (
+    AuditEntry,
+    Cycle,
+    Draft,
+    Meeting,
+    Person,
+    PolicyRecord,
+    Review,
+    Status,
+    Version,
+    email_key,
+)
 
 if TYPE_CHECKING:   # each operation imports what it uses, so a command loads only that
+    from .meetings import Agenda, Approved, DraftAdded
     from .model import PolicySource
     from .outbox import Message
     from .people import ImportResult
@@ -155,3 +167,57 @@ def retry_message(inst: Instance, message_id: int, now: datetime) -> Message:
     with inst.register() as register:
         return register.outbox.retry(message_id, now)
 
+
+
+def meetings(inst: Instance) -> list[tuple[Meeting, Agenda]]:
+    """Every meeting with its agenda as the register stands (cancelled ones with none)."""
+    from .meetings import Agenda, meeting_agenda
+
+    with inst.register() as register:
+        return [(m, Agenda(m, [], {}, None) if m.cancelled else meeting_agenda(register, m))
+                for m in register.meetings()]
+
+
+def add_meeting(inst: Instance, body: str, day: date, at: time | None, name: str | None,
+                now: datetime) -> Meeting:
+    from .meetings import add_meeting as add
+
+    with inst.register() as register:
+        return add(register, inst.config.approvers, body, day, at, name, now)
+
+
+def cancel_meeting(inst: Instance, body: str, day: date, now: datetime) -> Meeting:
+    from .meetings import cancel_meeting as cancel
+
+    with inst.register() as register:
+        return cancel(register, body, day, now)
+
+
+def drafts(inst: Instance) -> list[Draft]:
+    with inst.register() as register:
+        return register.drafts()
+
+
+def add_draft(inst: Instance, policy_id: str, new: NewText, note: str,
+              now: datetime) -> DraftAdded:
+    from .meetings import add_draft as add
+
+    with inst.register() as register:
+        return add(register, policy_id, new, note, now)
+
+
+def discard_draft(inst: Instance, policy_id: str, now: datetime) -> Draft:
+    from .meetings import discard_draft as discard
+
+    with inst.register() as register:
+        return discard(register, policy_id, now)
+
+
+def approve(inst: Instance, policy_id: str, meeting_day: date, minute: str,
+            next_due: date | None, notes: str, recorded_by: str, now: datetime,
+            changed_since_pack: bool = False) -> Approved:
+    from .meetings import approve as adopt
+
+    with inst.register() as register:
+        return adopt(register, inst.policies_dir, policy_id, meeting_day, minute, next_due,
+                     notes, recorded_by, now, changed_since_pack)

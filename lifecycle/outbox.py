@@ -192,6 +192,24 @@ class Outbox:
         rows = self._db.execute("SELECT status, count(*) FROM messages GROUP BY status")
         return {Status(status): n for status, n in rows.fetchall()}
 
+    def skip_pending(self, kind: Kind, period: str, now: datetime) -> int:
+        """Never send what is still waiting of these messages (a cancelled meeting's pack)."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE messages SET status = ?, next_attempt_at = NULL, last_error = ?"
+                " WHERE kind = ? AND period = ? AND status = ?",
+                [Status.SKIPPED, "cancelled before it was sent", kind, period, Status.PENDING])
+            if cursor.rowcount:
+                self._audit(now, "messages.skipped", kind, period=period, count=cursor.rowcount)
+            return cursor.rowcount
+
+    def first_decided(self, kind: Kind, period: str) -> datetime | None:
+        """When the first message of a kind and period was decided (not skipped), if ever."""
+        row = self._db.execute(
+            "SELECT min(decided_at) FROM messages WHERE kind = ? AND period = ? AND status != ?",
+            [kind, period, Status.SKIPPED]).fetchone()
+        return _when(row[0])
+
     def asked(self, policy_id: str, since: date) -> set[str]:
         """Who has been asked to read and confirm a policy (a reminder or an update notice,
         not skipped) on or after ``since``."""

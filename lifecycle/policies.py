@@ -12,7 +12,7 @@ from pathlib import Path
 from .dates import add_months
 from .errors import InputError, NeedsConfirmation, UnknownPolicy
 from .files import write_atomically
-from .model import PolicyRecord, PolicySource, text_hash
+from .model import Meeting, PolicyRecord, PolicySource, text_hash
 from .sources import line_of_field, parse_source, read_text, rewrite_dates, split_front_matter
 from .store import Register
 
@@ -64,15 +64,22 @@ def sync_source(register: Register, source: PolicySource, now: datetime) -> Sync
 def check_approver(source: PolicySource, bodies: Iterable[str], field: str = "approver") -> None:
     """A policy's approver must be one of the configured approving bodies: otherwise nobody
     is ever prompted to review it. A near miss (another case) is named."""
+    in_file = field == "approver"
+    check_body(source.approver, bodies, field, source.path if in_file else None,
+               line_of_field(source.path, "approver") if in_file else None)
+
+
+def check_body(name: str, bodies: Iterable[str], field: str, file: Path | None = None,
+               line: int | None = None) -> None:
+    """``name`` must be a configured approving body; a near miss (another case) is named."""
     known = list(bodies)
-    if source.approver in known:
+    if name in known:
         return
-    near = [b for b in known if b.casefold() == source.approver.casefold()]
+    near = [b for b in known if b.casefold() == name.casefold()]
     hint = f"; did you mean '{near[0]}'?" if near else ""
-    line = line_of_field(source.path, "approver") if field == "approver" else None
-    raise InputError(f"'{source.approver}' is not an approving body in config.toml [approvers] "
-                     f"(known: {', '.join(known) or 'none'}){hint}",
-                     file=source.path if field == "approver" else None, line=line, field=field)
+    raise InputError(f"'{name}' is not an approving body in config.toml [approvers] "
+                     f"(known: {', '.join(known) or 'none'}){hint}", file=file, line=line,
+                     field=field)
 
 
 def require_policy(register: Register, policy_id: str) -> PolicyRecord:
@@ -91,7 +98,7 @@ class NewText:
     text: str
 
 
-def _new_text(policy: PolicyRecord, new: NewText) -> tuple[str | None, str]:
+def new_text_body(policy: PolicyRecord, new: NewText) -> tuple[str | None, str]:
     """(front matter block or None, body) of a text given to ``review record --file``."""
     text, path = new.text, new.path
     if not text.lstrip().startswith("---"):
@@ -150,22 +157,33 @@ class ReviewOutcome:
 def record_review(
     register: Register, policies_dir: Path, policy_id: str, reviewed_on: date,
     next_due: date | None, new: NewText | None, notes: str, now: datetime,
-    confirmed: bool = False,
+    confirmed: bool = False, approval: Approving | None = None,
 ) -> ReviewOutcome:
     """Close the open review cycle, open the next, and adopt a new version if the text changed.
 
     The source file is rewritten to match (new body, adopted and review_due), so that the next
     import agrees with the register; it is written last, when everything else has succeeded.
-    A new text that looks like an accident (``accident_reasons``) needs ``confirmed``.
+    A new text that looks like an accident (``accident_reasons``) needs ``confirmed``. An
+    approval at a meeting is stored with the SHA-256 of the text it approved.
     """
     with register.transaction():
         return _record_review(register, policies_dir, policy_id, reviewed_on, next_due,
-                              new, notes, now, confirmed)
+                              new, notes, now, confirmed, approval)
+
+
+@dataclass(frozen=True)
+class Approving:
+    """The meeting a review is approved at, its minute reference and who records it."""
+
+    meeting: Meeting
+    minute: str
+    recorded_by: str
 
 
 def _record_review(
     register: Register, policies_dir: Path, policy_id: str, reviewed_on: date,
     next_due: date | None, new: NewText | None, notes: str, now: datetime, confirmed: bool,
+    approval: Approving | None,
 ) -> ReviewOutcome:
     policy = require_policy(register, policy_id)
     if reviewed_on < policy.cycle_opened:
@@ -183,7 +201,7 @@ def _record_review(
     version = policy.version
     adopted = None
     if new is not None:
-        front, body = _new_text(policy, new)
+        front, body = new_text_body(policy, new)
         current = register.version(policy.id, policy.version)
         old = current.body if current else ""
         body = same_title_case(old, body)
@@ -195,7 +213,12 @@ def _record_review(
             adopted = reviewed_on
         front = front or text[: len(text) - len(split_front_matter(text, source_path)[1])]
         text = front + ("\n" if not front.endswith("\n\n") else "") + body
-    register.add_review(policy, reviewed_on, due, version, notes, now)
+    bound = None
+    if approval is not None:
+        approved = register.version(policy.id, version)
+        bound = (approval.meeting, approval.minute, approved.sha256 if approved else "",
+                 approval.recorded_by)
+    register.add_review(policy, reviewed_on, due, version, notes, now, bound)
     write_atomically(source_path, rewrite_dates(text, adopted, due))
     return ReviewOutcome(policy.id, reviewed_on, due, version, version != policy.version)
 
