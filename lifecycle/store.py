@@ -352,6 +352,13 @@ class Register:
                              [due.isoformat(), policy_id, cycle])
             self.audit(now, "review_cycle.due_changed", policy_id, cycle=cycle, due=due)
 
+    def due_changes(self, policy_id: str, cycle: int) -> int:
+        """How many times a cycle's due date was moved: a calendar entry's SEQUENCE."""
+        row = self._one("SELECT count(*) FROM audit WHERE subject = ? AND action ="
+                        " 'review_cycle.due_changed' AND json_extract(detail, '$.cycle') = ?",
+                        [policy_id, cycle])
+        return int(row[0]) if row else 0
+
     def reviews(self, policy_id: str) -> list[Review]:
         rows = self._all("SELECT r.*, m.day AS meeting_day, m.name AS meeting_name"
                          " FROM reviews r LEFT JOIN meetings m ON m.id = r.meeting_id"

@@ -695,6 +695,8 @@ def run_web(app: Starlette, sock: socket.socket, config: Config,
 
 
 def create_app(inst: Instance, clock: Any = None) -> Starlette:
+    from . import meetings  # its pages use this module's helpers
+
     site = Site(inst, clock or (lambda: inst.now()))
     https = inst.config.base_url.startswith("https://")
     @asynccontextmanager
@@ -724,6 +726,17 @@ def create_app(inst: Instance, clock: Any = None) -> Starlette:
         Route("/admin/policies/{policy_id}/review/confirm", review_confirm, methods=["POST"]),
         Route("/admin/outbox/{message_id:int}/retry", retry, methods=["POST"]),
         Route("/admin/confirmations.csv", export),
+        Route("/admin/meetings", meetings.meetings_page, methods=["GET"]),
+        Route("/admin/meetings", meetings.add_meeting, methods=["POST"]),
+        Route("/admin/meetings/{meeting_id:int}", meetings.agenda_page, methods=["GET"]),
+        Route("/admin/meetings/{meeting_id:int}/cancel", meetings.cancel_meeting,
+              methods=["POST"]),
+        Route("/admin/meetings/{meeting_id:int}/approve/{policy_id}", meetings.approve,
+              methods=["POST"]),
+        Route("/admin/drafts", meetings.drafts_page, methods=["GET"]),
+        Route("/admin/drafts", meetings.add_draft, methods=["POST"]),
+        Route("/admin/drafts/{policy_id}/discard", meetings.discard_draft, methods=["POST"]),
+        Route("/calendar/{token}.ics", meetings.calendar_feed),
     ])
     app.state.site = site
     return app

@@ -1,0 +1,197 @@
+"""The dashboard's pages for meetings, drafts and approval, and each governor's calendar feed.
+Every change goes through ``lifecycle.operations``, as the commands' do."""
+
+from __future__ import annotations
+
+import getpass
+import tempfile
+from datetime import date, time
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from documents.calendar import Deadline, feed
+from lifecycle import confirmations, operations
+from lifecycle.agenda import agenda
+from lifecycle.dates import parse_date
+from lifecycle.errors import InputError, LifecycleError
+from lifecycle.meetings import meeting_agenda
+from lifecycle.outbox import mail_domain
+
+from . import admin
+from .app import _login_required, _named, _query, _upload, office_form, page, problem, site_of
+
+
+def _back(path: str, **values: str) -> Response:
+    return RedirectResponse(f"{path}?{_query(**values)}", status_code=303)
+
+
+def _day(text: str, label: str) -> date:
+    try:
+        return parse_date(text)
+    except ValueError as e:
+        raise InputError(str(e), field=label) from None
+
+
+async def meetings_page(request: Request) -> Response:
+    if (redirect := _login_required(request)) is not None:
+        return redirect
+    site = site_of(request)
+    found = await run_in_threadpool(operations.meetings, site.inst)
+    today = site.now().date()
+    return page(request, "meetings.html", title="Meetings", meetings=found, today=today,
+                bodies=list(site.inst.config.approvers),
+                message=request.query_params.get("message", ""),
+                error=request.query_params.get("error", ""),
+                csrf=admin.csrf_token(request.session))
+
+
+@office_form
+async def add_meeting(request: Request, form: Any) -> Response:
+    site = site_of(request)
+    try:
+        at = str(form.get("time", "")).strip()
+        meeting = await run_in_threadpool(
+            operations.add_meeting, site.inst, str(form.get("body", "")),
+            _day(str(form.get("date", "")), "Date"), time.fromisoformat(at) if at else None,
+            str(form.get("name", "")).strip() or None, site.now())
+    except (LifecycleError, ValueError) as e:
+        return _back("/admin/meetings", error=_labelled(e))
+    return _back("/admin/meetings", message=f"Added the {meeting.name} on {meeting.day}.")
+
+
+def _labelled(error: Exception) -> str:
+    """Errors name the form's fields, not the command's options."""
+    text = str(error)
+    for option, label in (("--body: ", "Body: "), ("DATE: ", "Date: "),
+                          ("--meeting: ", "Meeting: "), ("--next: ", "Next review due: "),
+                          ("--date: ", "Meeting: ")):
+        text = text.replace(option, label)
+    return text.replace("add --changed-since-pack", "tick the box to approve it anyway")
+
+
+@office_form
+async def cancel_meeting(request: Request, form: Any) -> Response:
+    site = site_of(request)
+    meeting = site.register.meeting_by_id(request.path_params["meeting_id"])
+    if meeting is None or meeting.cancelled:
+        return problem(request, 404, "Not found", "There is no such meeting to cancel.")
+    await run_in_threadpool(operations.cancel_meeting, site.inst, meeting.body, meeting.day,
+                            site.now())
+    return _back("/admin/meetings", message=f"Cancelled the {meeting.name} on {meeting.day}.")
+
+
+async def agenda_page(request: Request) -> Response:
+    """The meeting's agenda, printable, with an approval form for each policy."""
+    if (redirect := _login_required(request)) is not None:
+        return redirect
+    site = site_of(request)
+    meeting = site.register.meeting_by_id(request.path_params["meeting_id"])
+    if meeting is None:
+        return problem(request, 404, "Not found", "There is no such meeting.")
+    found = meeting_agenda(site.register, meeting)
+    return page(request, "agenda.html", title=f"Agenda: {meeting.name}, {meeting.day}",
+                meeting=meeting, agenda=found, held=meeting.day <= site.now().date(),
+                message=request.query_params.get("message", ""),
+                error=request.query_params.get("error", ""),
+                csrf=admin.csrf_token(request.session))
+
+
+@office_form
+async def approve(request: Request, form: Any) -> Response:
+    site = site_of(request)
+    meeting = site.register.meeting_by_id(request.path_params["meeting_id"])
+    if meeting is None:
+        return problem(request, 404, "Not found", "There is no such meeting.")
+    back = f"/admin/meetings/{meeting.id}"
+    policy_id = request.path_params["policy_id"]
+    try:
+        next_text = str(form.get("next", "")).strip()
+        result = await run_in_threadpool(
+            operations.approve, site.inst, policy_id, meeting.day,
+            str(form.get("minute", "")).strip(),
+            _day(next_text, "Next review due") if next_text else None,
+            str(form.get("notes", "")), f"{getpass.getuser()} (dashboard)", site.now(),
+            form.get("changed_since_pack") == "yes")
+    except (LifecycleError, ValueError) as e:
+        return _back(back, error=f"{policy_id}: {_labelled(e)}")
+    change = (f"adopted draft {result.draft.number} as version {result.outcome.version}"
+              if result.draft else "reviewed, no changes")
+    warned = "".join(f" Warning: {w}." for w in result.warnings)
+    return _back(back, message=f"{policy_id}: approved, {change}; next review due "
+                               f"{result.outcome.next_due}.{warned}")
+
+
+async def drafts_page(request: Request) -> Response:
+    if (redirect := _login_required(request)) is not None:
+        return redirect
+    site = site_of(request)
+    return page(request, "drafts.html", title="Drafts", drafts=site.register.drafts(),
+                policies=site.register.policies(),
+                message=request.query_params.get("message", ""),
+                error=request.query_params.get("error", ""),
+                csrf=admin.csrf_token(request.session))
+
+
+@office_form
+async def add_draft(request: Request, form: Any) -> Response:
+    site = site_of(request)
+    policy_id = str(form.get("policy", ""))
+    with tempfile.TemporaryDirectory() as tmp:
+        new, name = None, ""
+        try:
+            new, name = await _upload(form, tmp)
+            if new is None:
+                raise InputError("choose the draft's Word document or Markdown file")
+            result = await run_in_threadpool(operations.add_draft, site.inst, policy_id, new,
+                                             str(form.get("note", "")).strip(), site.now())
+        except (LifecycleError, ValueError) as e:
+            return _back("/admin/drafts", error=_named(e, new, name))
+    warned = "".join(f" Warning: {w}." for w in result.warnings)
+    return _back("/admin/drafts", message=f"{policy_id}: draft {result.draft.number} added; "
+                                          f"it goes in the next review pack.{warned}")
+
+
+@office_form
+async def discard_draft(request: Request, form: Any) -> Response:
+    site = site_of(request)
+    policy_id = request.path_params["policy_id"]
+    try:
+        found = await run_in_threadpool(operations.discard_draft, site.inst, policy_id,
+                                        site.now())
+    except LifecycleError as e:
+        return _back("/admin/drafts", error=str(e))
+    return _back("/admin/drafts", message=f"{policy_id}: draft {found.number} discarded.")
+
+
+async def calendar_feed(request: Request) -> Response:
+    """A governor's or clerk's own feed: their bodies' meetings, with each agenda, and the
+    review dates of those bodies' policies. Anyone no longer active gets nothing."""
+    site = site_of(request)
+    try:
+        key = confirmations.read_calendar_token(site.secret, request.path_params["token"])
+    except LifecycleError as e:
+        return problem(request, 404, "Not found", str(e))
+    person = site.register.person(key)
+    now = site.now()
+    config = site.inst.config
+    if person is None or not person.active_on(now.date()):
+        return problem(request, 404, "Not found", "This calendar is no longer available.")
+    bodies = {b for b, roles in config.approvers.items()
+              if "clerk" in person.roles or set(roles) & set(person.roles)}
+    register = site.register
+    policies = [p for p in register.policies() if p.approver in bodies]
+    meetings = [m for m in register.meetings() if m.body in bodies]
+    drafts = {d.policy_id for d in register.drafts()}
+    live = [m for m in meetings if not m.cancelled]
+    data = feed(f"{config.school}: {', '.join(sorted(bodies)) or 'meetings'}",
+                [(m, [] if m.cancelled else agenda(m, live, policies, drafts))
+                 for m in meetings],
+                [Deadline(p, register.due_changes(p.id, p.cycle)) for p in policies],
+                mail_domain(config.sender), config.tz, now)
+    return Response(data, media_type="text/calendar; charset=utf-8", headers={
+        "Content-Disposition": 'inline; filename="policies.ics"',
+        "Cache-Control": "private, max-age=3600"})
+
