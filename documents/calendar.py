@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vDuration
 
 from lifecycle.agenda import AgendaItem
 from lifecycle.model import Meeting, PolicyRecord
@@ -102,7 +102,7 @@ def feed(name: str, meetings: Iterable[tuple[Meeting, list[AgendaItem]]],
     calendar.add("x-wr-calname", name)
     calendar.add("x-wr-timezone", str(tz))
     calendar.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
-    calendar.add("x-published-ttl", REFRESH)
+    calendar.add("x-published-ttl", vDuration(REFRESH))     # an X- property: say its type
     for meeting, items in meetings:
         calendar.add_component(meeting_event(meeting, items, domain, tz, now))
     for deadline in deadlines:

@@ -143,3 +143,43 @@ def test_staff_confirm_and_the_office_sees_it(site: tuple[str, Server], initiali
     status = conn.execute("SELECT status FROM messages WHERE to_email = 't.ashworth@example.org'"
                           " AND kind = 'review' AND status != 'skipped'").fetchone()[0]
     assert status in ("pending", "sending", "sent")
+
+
+def test_the_office_runs_a_meeting_from_the_browser(site: tuple[str, Server],
+                                                    initialised: Path, tmp_path: Path) -> None:
+    base, _ = site
+    draft = tmp_path / "new dates.md"
+    source = (initialised / "policies" / "social-networking.md").read_text(encoding="utf-8")
+    draft.write_text(source.split("---\n", 2)[2].replace("January 2018", "November 2029"),
+                     encoding="utf-8")
+    with browser() as b:
+        page = b.new_context(bypass_csp=True, viewport={"width": 1100, "height": 900}).new_page()
+        page.goto(f"{base}/admin/login")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_selector("text=Office dashboard")
+        page.get_by_role("link", name="Meetings and agendas").click()
+        page.wait_for_selector("text=Add a meeting")
+        check(page, "meetings-empty")
+        page.get_by_label("Date").fill("2026-11-20")
+        page.get_by_label("Name (optional)").fill("Full Governing Body meeting")
+        page.get_by_role("button", name="Add the meeting").click()
+        page.wait_for_selector("text=Added the Full Governing Body meeting on 2026-11-20.")
+        check(page, "meetings")
+        page.goto(f"{base}/admin/drafts")
+        page.get_by_label("Proposed text").set_input_files(str(draft))
+        page.get_by_label("Note for the governors").fill("New review date")
+        page.get_by_role("button", name="Upload the draft").click()
+        page.wait_for_selector("text=draft 1 added")
+        check(page, "drafts")
+        page.goto(f"{base}/admin/meetings")
+        page.get_by_role("link", name="Full Governing Body meeting").click()
+        page.wait_for_selector("text=A draft is proposed")
+        check(page, "agenda")
+        page.get_by_label("Minute reference").fill("FGB 26/3")
+        page.get_by_role("button", name="Approve the draft").click()
+        page.wait_for_selector("text=approved, adopted draft 1 as version 2")
+        check(page, "agenda-approved")
+    conn = sqlite3.connect(initialised / "register.db")
+    assert conn.execute("SELECT minute, body FROM reviews").fetchall() == [
+        ("FGB 26/3", "Governing Body")]

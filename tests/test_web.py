@@ -462,3 +462,100 @@ def test_the_office_adds_a_policy_from_a_word_document(client: TestClient, inst:
     assert again.status_code == 400
     assert "Short name: &#39;anti-bullying&#39; is already" in again.text
     assert "/tmp" not in again.text
+
+
+# -- meetings, drafts, approval and the calendar feed ----------------------------------------
+
+def test_the_office_adds_a_meeting_uploads_a_draft_and_approves_it(
+        client: TestClient, inst: Instance, tmp_path: Path) -> None:
+    assert client.get("/admin/meetings", follow_redirects=False).status_code == 303  # login
+    login(client)
+    csrf = csrf_of(client, "/admin/meetings")
+    refused = client.post("/admin/meetings", data={"body": "Governing Body",
+                                                   "date": "2026-12-10"})
+    assert refused.status_code == 403                                  # no CSRF token
+    bad = client.post("/admin/meetings", data={"body": "Governing Body", "date": "soon",
+                                               "csrf": csrf})
+    assert "Date: &#39;soon&#39; is not a date" in bad.text
+    added = client.post("/admin/meetings", data={"body": "Governing Body",
+                                                 "date": "2026-12-10", "time": "18:30",
+                                                 "name": "Full Governing Body meeting",
+                                                 "csrf": csrf})
+    assert "Added the Full Governing Body meeting on 2026-12-10." in added.text
+    [meeting] = inst.register().meetings()
+    body = (inst.policies_dir / "social-networking.md").read_text().split("---\n", 2)[2]
+    draft = body.replace("January 2018", "December 2029")
+    uploaded = client.post("/admin/drafts", data={"policy": "social-networking",
+                                                  "note": "New dates",
+                                                  "csrf": csrf_of(client, "/admin/drafts")},
+                           files={"file": ("new dates.md", draft.encode())})
+    assert "social-networking: draft 1 added" in uploaded.text
+    assert "New dates" in uploaded.text and "/tmp" not in uploaded.text
+    agenda = client.get(f"/admin/meetings/{meeting.id}")
+    assert "Policy for Social Networking" in agenda.text and "A draft is proposed" in agenda.text
+    assert "Approvals are recorded here once the meeting has taken place." in agenda.text
+    client.clock["now"] = NOW + timedelta(days=17)                     # 11 December
+    agenda = client.get(f"/admin/meetings/{meeting.id}")
+    approved = client.post(f"/admin/meetings/{meeting.id}/approve/social-networking",
+                           data={"minute": "FGB 26/4", "next": "", "notes": "",
+                                 "csrf": csrf_of(client, f"/admin/meetings/{meeting.id}")})
+    assert "social-networking: approved, adopted draft 1 as version 2" in approved.text
+    [review] = inst.register().reviews("social-networking")
+    assert review.approval is not None and review.approval.minute == "FGB 26/4"
+    assert review.approval.recorded_by.endswith("(dashboard)")
+
+
+def test_the_office_cancels_a_meeting_and_discards_a_draft(client: TestClient, inst: Instance,
+                                                            run: Run, tmp_path: Path) -> None:
+    assert run("meetings", "add", "2026-12-10", "--body", "Governing Body").exit_code == 0
+    draft = tmp_path / "draft.md"
+    draft.write_text("# POLICY FOR SOCIAL NETWORKING\n\n## Purpose\n\nNew words here.\n")
+    assert run("draft", "add", "social-networking", str(draft)).exit_code == 0
+    login(client)
+    [meeting] = inst.register().meetings()
+    cancelled = client.post(f"/admin/meetings/{meeting.id}/cancel",
+                            data={"csrf": csrf_of(client, "/admin/meetings")})
+    assert "Cancelled the Governing Body meeting on 2026-12-10." in cancelled.text
+    assert "(cancelled)" in cancelled.text
+    discarded = client.post("/admin/drafts/social-networking/discard",
+                            data={"csrf": csrf_of(client, "/admin/drafts")})
+    assert "social-networking: draft 1 discarded." in discarded.text
+    assert inst.register().drafts() == []
+
+
+def feed_link(inst: Instance, address: str) -> str:
+    for path in (inst.root / "mail").rglob("review-*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email_policy.default)
+        if address in str(message["To"]):
+            body = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+            return re.search(r"http://127\.0\.0\.1:8080(/calendar/\S+\.ics)", body)[1]  # type: ignore[index]
+    raise AssertionError(f"no review prompt to {address}")
+
+
+def test_each_governor_has_a_calendar_feed(client: TestClient, inst: Instance,
+                                           run: Run) -> None:
+    from icalendar import Calendar
+
+    assert run("meetings", "add", "2026-12-10", "--body", "Governing Body", "--time",
+               "18:30").exit_code == 0
+    assert run("meetings", "add", "2027-03-18", "--body", "Governing Body").exit_code == 0
+    link = feed_link(inst, "chair.governor@example.org")
+    first = client.get(link)
+    assert first.status_code == 200
+    assert first.headers["content-type"].startswith("text/calendar")
+    calendar = Calendar.from_ical(first.text)
+    assert calendar["X-WR-CALNAME"] == "St Ann's School: Governing Body"
+    assert "REFRESH-INTERVAL;VALUE=DURATION:PT6H" in first.text
+    assert "X-PUBLISHED-TTL:PT6H" in first.text
+    events = {str(e["UID"]).split("@")[0]: e for e in calendar.walk("VEVENT")}
+    assert set(events) == {"meeting-1", "meeting-2", "review-social-networking-c1"}
+    assert "Policy for Social Networking" in str(events["meeting-1"]["DESCRIPTION"])
+    assert events["meeting-1"].decoded("DTSTART") == datetime(2026, 12, 10, 18, 30,
+                                                              tzinfo=ZoneInfo("Europe/London"))
+    assert run("meetings", "cancel", "2026-12-10", "--body", "Governing Body").exit_code == 0
+    again = {str(e["UID"]).split("@")[0]: e
+             for e in Calendar.from_ical(client.get(link).text).walk("VEVENT")}
+    assert str(again["meeting-1"]["STATUS"]) == "CANCELLED"
+    assert int(again["meeting-1"]["SEQUENCE"]) > int(events["meeting-1"]["SEQUENCE"])
+    assert client.get(link[:-12] + "x" + link[-11:]).status_code == 404     # altered token
+    assert client.get("/calendar/anything.ics").status_code == 404
