@@ -128,6 +128,9 @@ def _print_status(inst: Instance, now: datetime, as_json: bool) -> None:
           f"{r.next_date} {r.next_stage}") for r in rows],
         ["POLICY", "TITLE", "VERSION", "ADOPTED", "REVIEW DUE", "STATE", "", "NEXT PROMPT"],
     ))
+    for r in rows:
+        if r.problem:
+            click.echo(f"problem: {r.id}: {r.problem}")
 
 
 @cli.command()

@@ -22,7 +22,7 @@ from documents.calendar import Deadline, deadline_event, meeting_event, single
 from documents.compare import Comparison, bracketed
 from documents.meta import long_date
 from documents.publish import compare_versions, file_name, render_draft, render_policy
-from lifecycle.agenda import AgendaItem, agenda, meeting_for
+from lifecycle.agenda import AgendaItem, agenda, bodies_without_members, meeting_for
 from lifecycle.config import Config
 from lifecycle.confirmations import Ack, calendar_token, make_token, progress
 from lifecycle.dates import month_phrase, span_phrase
@@ -276,7 +276,9 @@ class Composer:
         return f"{prefix}Review due by {long_date(due)}: {policy.title}"
 
     def _digest(self, today: date) -> tuple[str, dict[str, Any]]:
-        rows = [status_row(p, today, self.config) for p in self.register.policies()]
+        unmanned = bodies_without_members(self.config.approvers, self.register.people(), today)
+        rows = [status_row(p, today, self.config, unmanned) for p in self.register.policies()]
+        problems = [r for r in rows if r.problem]
         overdue = [r for r in rows if r.state == State.OVERDUE]
         upcoming = [r for r in rows if r.state != State.OVERDUE
                     and r.days_until_due <= DIGEST_HORIZON_DAYS]
@@ -287,7 +289,7 @@ class Composer:
         context = {"overdue": overdue, "upcoming": upcoming, "failures": failures,
                    "pending": pending, "horizon": DIGEST_HORIZON_DAYS,
                    "week_long": long_date(monday), "confirmation_rates": rates,
-                   "unconfirmed": unconfirmed}
+                   "unconfirmed": unconfirmed, "problems": problems}
         subject = (f"Policy digest, week of {long_date(monday)}: {len(overdue)} overdue, "
                    f"{len(upcoming)} due soon, {len(failures)} failed")
         return subject, context
@@ -347,7 +349,11 @@ class Composer:
         for item in items:
             documents = self.pack_documents(item.policy, today)
             parts += [mime for _, mime in documents]
-            listed.append({"policy": item.policy, "reason": item.reason,
+            due = long_date(item.policy.review_due)
+            state = (f"Review overdue: it was due by {due}." if item.reason == "overdue" else
+                     f"Review due by {due}." if item.reason == "due" else
+                     f"Review due by {due}; a revised text is proposed.")
+            listed.append({"policy": item.policy, "reason": item.reason, "state": state,
                            "draft": self.register.open_draft(item.policy.id),
                            "due_long": long_date(item.policy.review_due),
                            "files": [name for name, _ in documents],

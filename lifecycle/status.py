@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from .agenda import bodies_without_members
 from .config import Config
 from .dates import review_state
 from .instance import Instance
@@ -29,6 +31,7 @@ class StatusRow:
     summary: str
     next_stage: str
     next_date: date
+    problem: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -38,20 +41,26 @@ class StatusRow:
             "days_overdue": self.days_overdue, "days_until_due": self.days_until_due,
             "summary": self.summary,
             "next_prompt": {"stage": self.next_stage, "date": self.next_date.isoformat()},
+            "problem": self.problem or None,
         }
 
 
-def status_row(policy: PolicyRecord, today: date, config: Config) -> StatusRow:
+def status_row(policy: PolicyRecord, today: date, config: Config,
+               unmanned: Collection[str] = ()) -> StatusRow:
+    """``unmanned``: the approving bodies with no active member (``bodies_without_members``)."""
     state = review_state(policy.review_due, today, config.due_soon_days)
     stage, when = next_review_stage(policy, config, today)
     return StatusRow(
         id=policy.id, title=policy.title, version=policy.version, adopted=policy.adopted,
         approver=policy.approver, review_due=policy.review_due, state=state.state,
         days_overdue=state.days_overdue, days_until_due=state.days_until_due,
-        summary=state.phrase, next_stage=stage, next_date=when)
+        summary=state.phrase, next_stage=stage, next_date=when,
+        problem=(f"nobody active in the {policy.approver}: no one is prompted to review it"
+                 if policy.approver in unmanned else ""))
 
 
 def status(inst: Instance, today: date) -> list[StatusRow]:
     """Every policy in the register, where it stands ``today``."""
     with inst.register() as register:
-        return [status_row(p, today, inst.config) for p in register.policies()]
+        unmanned = bodies_without_members(inst.config.approvers, register.people(), today)
+        return [status_row(p, today, inst.config, unmanned) for p in register.policies()]

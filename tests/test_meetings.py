@@ -340,3 +340,22 @@ def test_bad_input_is_one_line_and_writes_nothing(run: Run, people: Path, tmp_pa
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output
     assert snapshot(people) == before
+
+
+def test_a_body_with_no_active_member_is_a_problem(run: Run, initialised: Path) -> None:
+    """No one imported yet: nobody in the Governing Body is prompted, and status says so."""
+    result = run("status", "--now", "2026-11-24T09:00")
+    assert ("problem: social-networking: nobody active in the Governing Body: no one is "
+            "prompted to review it") in result.output
+    [row] = json.loads(run("status", "--json", "--now", "2026-11-24T09:00").output)
+    assert row["problem"].startswith("nobody active in the Governing Body")
+    csv_file = initialised / "office.csv"
+    csv_file.write_text("name,email,roles,start_date,end_date\n"
+                        "Sarah Whitfield,office@example.org,office,2014-09-01,\n")
+    assert run("people", "import", str(csv_file)).exit_code == 0
+    tick(Instance.at(initialised), at(date(2026, 11, 30)))
+    [digest] = messages(Instance.at(initialised), "digest")
+    assert "Problems (1)" in digest.get_body(("plain",)).get_content()
+    with_people = run("people", "import", str(initialised / "examples" / "people.csv"))
+    assert with_people.exit_code == 0
+    assert "problem:" not in run("status", "--now", "2026-11-24T09:00").output

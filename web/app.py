@@ -42,6 +42,7 @@ from documents.meta import long_date
 from documents.publish import compare_versions, render_policy
 from documents.word_import import read_policy_file
 from lifecycle import confirmations, operations
+from lifecycle.agenda import bodies_without_members
 from lifecycle.config import Config
 from lifecycle.dates import parse_date
 from lifecycle.errors import InputError, InstanceError, LifecycleError, NeedsConfirmation
@@ -379,8 +380,10 @@ async def dashboard(request: Request) -> Response:
     site = site_of(request)
     now = site.now()
     rows: list[tuple[StatusRow, str, confirmations.Progress]] = []
+    unmanned = bodies_without_members(site.inst.config.approvers, site.register.people(),
+                                      now.date())
     for policy in site.register.policies():
-        row = status_row(policy, now.date(), site.inst.config)
+        row = status_row(policy, now.date(), site.inst.config, unmanned)
         rows.append((row, STATE_COLOURS[row.state], _progress(site, policy)))
     outbox = site.register.outbox
     plan = await run_in_threadpool(operations.plan, site.inst, now, PLAN_DAYS)
