@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(PY) bench/startup.py
 	$(PY) bench/render.py
 	$(PY) bench/word.py
+	$(PY) bench/packs.py
 	$(PY) bench/service.py
 	$(PY) bench/web.py
 	$(PY) bench/concurrency.py
