@@ -28,6 +28,13 @@ def _back(path: str, **values: str) -> Response:
     return RedirectResponse(f"{path}?{_query(**values)}", status_code=303)
 
 
+def _office_page(request: Request, name: str, title: str, **context: Any) -> Response:
+    """A dashboard page with the outcome of the last form and a fresh CSRF token."""
+    return page(request, name, title=title, message=request.query_params.get("message", ""),
+                error=request.query_params.get("error", ""),
+                csrf=admin.csrf_token(request.session), **context)
+
+
 def _day(text: str, label: str) -> date:
     try:
         return parse_date(text)
@@ -41,11 +48,8 @@ async def meetings_page(request: Request) -> Response:
     site = site_of(request)
     found = await run_in_threadpool(operations.meetings, site.inst)
     today = site.now().date()
-    return page(request, "meetings.html", title="Meetings", meetings=found, today=today,
-                bodies=list(site.inst.config.approvers),
-                message=request.query_params.get("message", ""),
-                error=request.query_params.get("error", ""),
-                csrf=admin.csrf_token(request.session))
+    return _office_page(request, "meetings.html", "Meetings", meetings=found, today=today,
+                        bodies=list(site.inst.config.approvers))
 
 
 @office_form
@@ -92,11 +96,8 @@ async def agenda_page(request: Request) -> Response:
     if meeting is None:
         return problem(request, 404, "Not found", "There is no such meeting.")
     found = meeting_agenda(site.register, meeting)
-    return page(request, "agenda.html", title=f"Agenda: {meeting.name}, {meeting.day}",
-                meeting=meeting, agenda=found, held=meeting.day <= site.now().date(),
-                message=request.query_params.get("message", ""),
-                error=request.query_params.get("error", ""),
-                csrf=admin.csrf_token(request.session))
+    return _office_page(request, "agenda.html", f"Agenda: {meeting.name}, {meeting.day}",
+                        meeting=meeting, agenda=found, held=meeting.day <= site.now().date())
 
 
 @office_form
@@ -128,11 +129,8 @@ async def drafts_page(request: Request) -> Response:
     if (redirect := _login_required(request)) is not None:
         return redirect
     site = site_of(request)
-    return page(request, "drafts.html", title="Drafts", drafts=site.register.drafts(),
-                policies=site.register.policies(),
-                message=request.query_params.get("message", ""),
-                error=request.query_params.get("error", ""),
-                csrf=admin.csrf_token(request.session))
+    return _office_page(request, "drafts.html", "Drafts", drafts=site.register.drafts(),
+                        policies=site.register.policies())
 
 
 @office_form
