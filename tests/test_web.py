@@ -549,6 +549,9 @@ def test_each_governor_has_a_calendar_feed(client: TestClient, inst: Instance,
     assert "X-PUBLISHED-TTL:PT6H" in first.text
     events = {str(e["UID"]).split("@")[0]: e for e in calendar.walk("VEVENT")}
     assert set(events) == {"meeting-1", "meeting-2", "review-social-networking-c1"}
+    import ics  # a second, independent parser reads the same events
+
+    assert {e.uid.split("@")[0] for e in ics.Calendar(first.text).events} == set(events)
     assert "Policy for Social Networking" in str(events["meeting-1"]["DESCRIPTION"])
     assert events["meeting-1"].decoded("DTSTART") == datetime(2026, 12, 10, 18, 30,
                                                               tzinfo=ZoneInfo("Europe/London"))
