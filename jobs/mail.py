@@ -27,7 +27,7 @@ from lifecycle.config import Config
 from lifecycle.confirmations import Ack, calendar_token, make_token, progress
 from lifecycle.dates import month_phrase, span_phrase
 from lifecycle.errors import LifecycleError
-from lifecycle.model import Kind, Meeting, Person, PolicyRecord, State, Status, email_key
+from lifecycle.model import Draft, Kind, Meeting, Person, PolicyRecord, State, Status, email_key
 from lifecycle.outbox import Message, mail_domain
 from lifecycle.policies import require_policy
 from lifecycle.status import status_row
@@ -97,6 +97,7 @@ class Composer:
         self._changes: dict[tuple[str, int], tuple[Comparison, bytes]] = {}
         self._recorder: tuple[Person | None] | None = None
         self._meetings: list[Meeting] | None = None
+        self._open_drafts: dict[str, Draft] | None = None
         self._drafts: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
         self._headers: dict[tuple[str, str], bytes] = {}
 
@@ -260,7 +261,7 @@ class Composer:
         context |= {"overdue": overdue, "due_long": long_date(due),
                     "due_month": month_phrase(due), "how_overdue": span_phrase(due, today),
                     "time_left": span_phrase(today, due) if today < due else ""}
-        meeting = meeting_for(policy, self.meetings(), self.drafts(), today)
+        meeting = meeting_for(policy, self.meetings(), set(self.open_drafts()), today)
         event = (meeting_event(meeting, self.agenda(meeting), self.domain, self.config.tz, now)
                  if meeting else deadline_event(Deadline(policy), self.domain, now)
                  if due >= today else None)
@@ -320,15 +321,20 @@ class Composer:
     # -- meetings and their packs ------------------------------------------------------------
 
     def meetings(self) -> list[Meeting]:
+        """Read once per delivery run, as the policies are: every pack of one run lists
+        the same agenda."""
         if self._meetings is None:
             self._meetings = self.register.meetings(include_cancelled=False)
         return self._meetings
 
-    def drafts(self) -> set[str]:
-        return {d.policy_id for d in self.register.drafts()}
+    def open_drafts(self) -> dict[str, Draft]:
+        if self._open_drafts is None:
+            self._open_drafts = {d.policy_id: d for d in self.register.drafts()}
+        return self._open_drafts
 
     def agenda(self, meeting: Meeting) -> list[AgendaItem]:
-        return agenda(meeting, self.meetings(), self.register.policies(), self.drafts())
+        return agenda(meeting, self.meetings(), self.register.policies(),
+                      set(self.open_drafts()))
 
     @staticmethod
     def meeting_context(meeting: Meeting) -> dict[str, Any]:
@@ -354,7 +360,7 @@ class Composer:
                      f"Review due by {due}." if item.reason == "due" else
                      f"Review due by {due}; a revised text is proposed.")
             listed.append({"policy": item.policy, "reason": item.reason, "state": state,
-                           "draft": self.register.open_draft(item.policy.id),
+                           "draft": self.open_drafts().get(item.policy.id),
                            "due_long": long_date(item.policy.review_due),
                            "files": [name for name, _ in documents],
                            "link": f"{self.config.base_url}/policies/{item.policy.id}"})
@@ -371,7 +377,7 @@ class Composer:
 
     def pack_documents(self, policy: PolicyRecord, today: date) -> list[tuple[str, bytes]]:
         """(file name, MIME part): the draft and its tracked changes, or the current text."""
-        draft = self.register.open_draft(policy.id)
+        draft = self.open_drafts().get(policy.id)
         if draft is None:
             return [(self.document(policy, today)[0], self.document_part(policy, today))]
         key = (policy.id, draft.sha256)

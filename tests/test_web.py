@@ -46,13 +46,18 @@ def client(inst: Instance) -> Iterator[TestClient]:
         yield c
 
 
-def ack_link(inst: Instance, address: str) -> str:
-    for path in (inst.root / "mail").rglob("reminder-*.eml"):
+def link_in(inst: Instance, kind: str, address: str, pattern: str) -> str:
+    """The path of the first link matching ``pattern`` in a ``kind`` email to ``address``."""
+    for path in (inst.root / "mail").rglob(f"{kind}-*.eml"):
         message = email.message_from_bytes(path.read_bytes(), policy=email_policy.default)
         if address in str(message["To"]):
             body = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-            return re.search(r"http://127\.0\.0\.1:8080(/ack/\S+)", body)[1]  # type: ignore[index]
-    raise AssertionError(f"no reminder to {address}")
+            return re.search(rf"http://127\.0\.0\.1:8080({pattern})", body)[1]  # type: ignore[index]
+    raise AssertionError(f"no {kind} email to {address}")
+
+
+def ack_link(inst: Instance, address: str) -> str:
+    return link_in(inst, "reminder", address, r"/ack/\S+")
 
 
 def login(client: TestClient) -> None:
@@ -523,15 +528,6 @@ def test_the_office_cancels_a_meeting_and_discards_a_draft(client: TestClient, i
     assert inst.register().drafts() == []
 
 
-def feed_link(inst: Instance, address: str) -> str:
-    for path in (inst.root / "mail").rglob("review-*.eml"):
-        message = email.message_from_bytes(path.read_bytes(), policy=email_policy.default)
-        if address in str(message["To"]):
-            body = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-            return re.search(r"http://127\.0\.0\.1:8080(/calendar/\S+\.ics)", body)[1]  # type: ignore[index]
-    raise AssertionError(f"no review prompt to {address}")
-
-
 def test_each_governor_has_a_calendar_feed(client: TestClient, inst: Instance,
                                            run: Run) -> None:
     from icalendar import Calendar
@@ -539,7 +535,7 @@ def test_each_governor_has_a_calendar_feed(client: TestClient, inst: Instance,
     assert run("meetings", "add", "2026-12-10", "--body", "Governing Body", "--time",
                "18:30").exit_code == 0
     assert run("meetings", "add", "2027-03-18", "--body", "Governing Body").exit_code == 0
-    link = feed_link(inst, "chair.governor@example.org")
+    link = link_in(inst, "review", "chair.governor@example.org", r"/calendar/\S+\.ics")
     first = client.get(link)
     assert first.status_code == 200
     assert first.headers["content-type"].startswith("text/calendar")
