@@ -118,13 +118,16 @@ def init(ctx: click.Context, now_text: str | None) -> None:
 
 def _print_status(inst: Instance, now: datetime, as_json: bool) -> None:
     from lifecycle.status import status
+    from lifecycle.terms import term_ending
 
     rows = status(inst, now.date())
     if as_json:
         _print_json([r.as_json() for r in rows])
         return
     click.echo(_table(
-        [(r.id, r.title, r.version, r.adopted, r.review_due, r.state, r.summary,
+        [(r.id, r.title, r.version, r.adopted,
+          r.due_text if term_ending(r.review_due, inst.config.terms) else r.review_due,
+          r.state, r.summary,
           f"{r.next_date} {r.next_stage}") for r in rows],
         ["POLICY", "TITLE", "VERSION", "ADOPTED", "REVIEW DUE", "STATE", "", "NEXT PROMPT"],
     ))
@@ -205,36 +208,68 @@ def policies() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--id", "policy_id", required=True,
               help="Short name: lower-case letters, digits, '-'.")
-@click.option("--title", required=True, help="The policy's title.")
+@click.option("--from-catalogue", "entry_id", metavar="ENTRY",
+              help="The statutory policy it is (see 'catalogue'): its title, approver, "
+                   "interval, reminder audience and publishing come from the entry.")
+@click.option("--title", help="The policy's title (required without --from-catalogue).")
 @click.option("--adopted", required=True, metavar="YYYY-MM-DD",
               help="When the approving body adopted this text.")
-@click.option("--review-due", required=True, metavar="YYYY-MM[-DD]", help="Next review due.")
+@click.option("--review-due", required=True, metavar="YYYY-MM[-DD]|TERM YEAR",
+              help="Next review due: a date, a month, or a half term such as 'summer-2 2027'.")
 @click.option("--approver", help="The approving body (default: the first in [approvers]).")
-@click.option("--interval", default="3 years", show_default=True,
-              help="How often it is reviewed.")
+@click.option("--interval", help="How often it is reviewed.  [default: 3 years]")
 @click.option("--audiences", default="staff", show_default=True, metavar="ROLE,...",
               help="Who it applies to.")
-@click.option("--reminder-audience", default="staff", show_default=True, metavar="ROLE,...",
-              help="Who is reminded to read it each year.")
+@click.option("--reminder-audience", metavar="ROLE,...",
+              help="Who is reminded to read it each year.  [default: staff]")
 @now_option
 @click.pass_context
-def policies_add(ctx: click.Context, file: Path, policy_id: str, title: str, adopted: str,
-                 review_due: str, approver: str | None, interval: str, audiences: str,
-                 reminder_audience: str, now_text: str | None) -> None:
+def policies_add(ctx: click.Context, file: Path, policy_id: str, entry_id: str | None,
+                 title: str | None, adopted: str, review_due: str, approver: str | None,
+                 interval: str | None, audiences: str, reminder_audience: str | None,
+                 now_text: str | None) -> None:
     """Add a policy from a Word document (.docx) or Markdown: writes data/policies/ID.md
     and registers version 1."""
-    from lifecycle.operations import add_policy
+    from lifecycle.operations import add_policy, policy_fields
 
     inst = _open(ctx)
+    given: dict[str, object] = {
+        "id": policy_id, "title": title, "school": inst.config.school, "approver": approver,
+        "adopted": adopted, "review_due": review_due, "review_interval": interval,
+        "audiences": _roles(audiences),
+        "reminder_audience": None if reminder_audience is None else _roles(reminder_audience)}
+    fields = policy_fields(inst, entry_id, given)
     new = _read_text(file)
-    fields: dict[str, object] = {"id": policy_id, "title": title, "school": inst.config.school,
-              "approver": approver or next(iter(inst.config.approvers), "Governing Body"),
-              "adopted": adopted, "review_due": review_due, "review_interval": interval,
-              "audiences": _roles(audiences), "reminder_audience": _roles(reminder_audience)}
     source = add_policy(inst, fields, new, _now(inst, now_text))
+    statutory = f", meeting the statutory '{source.statutory}'" if source.statutory else ""
     click.echo(f"Added {source.id}: version 1, adopted {source.adopted}, review due "
-               f"{source.review_due}, approved by the {source.approver}; its text is in "
-               f"{inst.policies_dir / (source.id + '.md')}.")
+               f"{source.review_due}, approved by the {source.approver}{statutory}; its text "
+               f"is in {inst.policies_dir / (source.id + '.md')}.")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, one object per entry.")
+@now_option
+@click.pass_context
+def catalogue(ctx: click.Context, as_json: bool, now_text: str | None) -> None:
+    """The statutory policies this school must keep, each present, overdue or missing."""
+    from lifecycle.operations import catalogue as standings
+
+    inst = _open(ctx)
+    found = standings(inst, _now(inst, now_text).date())
+    if as_json:
+        _print_json([s.as_json() for s in found])
+        return
+    click.echo(_table([(s.entry.id, s.entry.title, s.state.upper() if s.state != "present"
+                        else s.state, ", ".join(p.id for p in s.policies) or "-",
+                        s.entry.review + ("" if s.entry.basis == "duty" else " (recommended)"),
+                        "yes" if s.entry.publish else "no") for s in found],
+                      ["ENTRY", "TITLE", "STATE", "POLICY", "REVIEW", "PUBLISH"]))
+    counts = {state: sum(s.state == state for s in found)
+              for state in ("present", "overdue", "missing")}
+    click.echo(f"{len(found)} statutory policies for a {inst.config.school_type} "
+               f"{inst.config.phase} school: " + ", ".join(f"{n} {k}" for k, n in counts.items())
+               + ". Add one with: policies add FILE --from-catalogue ENTRY ...")
 
 
 def _roles(text: str) -> list[str]:
@@ -662,13 +697,16 @@ def plan(ctx: click.Context, from_text: str | None, days: int, as_json: bool) ->
         _print_json([{"at": at.isoformat(), "kind": b.kind, "policy": b.policy_id or None,
                       "stage": b.stage or None, "period": b.period,
                       "to": people[person].email, "name": people[person].name,
-                      "office_copy": b.office_copy}
+                      "office_copy": b.office_copy,
+                      "review_due_text": result.due_text.get(b.policy_id)}
                      for at, b in result.batches for person in b.people])
         return
     groups: dict[tuple[str, str, str, str], tuple[int, tuple[str, ...]]] = {}
     for at, b in result.batches:
-        group = (at.strftime("%Y-%m-%d %H:%M %a"), b.kind, b.policy_id or "-",
-                 b.stage or b.period)
+        stage = b.stage or b.period
+        if b.kind == "review" and b.policy_id in result.due_text:
+            stage += f", due {result.due_text[b.policy_id]}"
+        group = (at.strftime("%Y-%m-%d %H:%M %a"), b.kind, b.policy_id or "-", stage)
         count, first = groups.get(group, (0, ()))
         groups[group] = (count + len(b.people), (first + b.people)[:4])
     click.echo(f"{result.total} messages in the {days} days from "

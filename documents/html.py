@@ -8,10 +8,10 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from lifecycle.dates import long_date
 from lifecycle.model import VersionFacts
 
 from .compare import Comparison
-from .meta import long_date
 from .parse import VOID_TAGS, Document, Element, Heading
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 FORMATS = ("html", "docx")
 MANIFEST = "render-manifest.json"
 _HERE = Path(__file__).parent
-_CODE = [_HERE / n for n in ("parse.py", "html.py", "word.py", "meta.py", "compare.py")]
+_CODE = [*(_HERE / n for n in ("parse.py", "html.py", "word.py", "compare.py")),
+         _HERE.parent / "lifecycle" / "dates.py"]      # the renders' dates are written there
 CHANGE_FORMATS = ("text", "html", "docx")
 
 

@@ -26,10 +26,10 @@ from docx.styles.style import CharacterStyle
 from docx.text.paragraph import Paragraph
 from docx.text.run import Run
 
+from lifecycle.dates import long_date
 from lifecycle.model import VersionFacts
 
 from .compare import CHANGE_TAGS
-from .meta import long_date
 from .parse import Document, Element
 
 LANGUAGE = "en-GB"

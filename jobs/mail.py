@@ -20,18 +20,19 @@ from jinja2 import Environment, FileSystemLoader
 
 from documents.calendar import Deadline, deadline_event, meeting_event, single
 from documents.compare import Comparison, bracketed
-from documents.meta import long_date
 from documents.publish import compare_versions, file_name, render_draft, render_policy
 from lifecycle.agenda import AgendaItem, agenda, bodies_without_members, meeting_for
+from lifecycle.catalogue import Standing, load_catalogue, standings
 from lifecycle.config import Config
 from lifecycle.confirmations import Ack, calendar_token, make_token, progress
-from lifecycle.dates import month_phrase, span_phrase
+from lifecycle.dates import long_date, month_phrase, span_phrase
 from lifecycle.errors import LifecycleError
 from lifecycle.model import Draft, Kind, Meeting, Person, PolicyRecord, State, Status, email_key
 from lifecycle.outbox import Message, mail_domain
 from lifecycle.policies import require_policy
 from lifecycle.status import status_row
 from lifecycle.store import Register
+from lifecycle.terms import due_phrase, term_ending
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "documents" / "templates" / "mail"
 DOCX_TYPE = ("application", "vnd.openxmlformats-officedocument.wordprocessingml.document")
@@ -258,8 +259,11 @@ class Composer:
         today = now.date()
         due = policy.review_due
         overdue = message.stage.startswith("overdue")
-        context |= {"overdue": overdue, "due_long": long_date(due),
-                    "due_month": month_phrase(due), "how_overdue": span_phrase(due, today),
+        term = term_ending(due, self.config.terms)
+        context |= {"overdue": overdue, "due_long": due_phrase(due, self.config.terms),
+                    "due_day": long_date(due),
+                    "due_month": term.label if term else month_phrase(due),
+                    "how_overdue": span_phrase(due, today),
                     "time_left": span_phrase(today, due) if today < due else ""}
         meeting = meeting_for(policy, self.meetings(), set(self.open_drafts()), today)
         event = (meeting_event(meeting, self.agenda(meeting), self.domain, self.config.tz, now)
@@ -270,11 +274,11 @@ class Composer:
                     "feed_link": self.feed_link(message.person_key)}
         prefix = "[Office copy] " if message.office_copy else ""
         if overdue:
-            return (f"{prefix}Review overdue: {policy.title} (due {month_phrase(due)}, "
+            return (f"{prefix}Review overdue: {policy.title} (due {context['due_month']}, "
                     f"{span_phrase(due, today)} ago)")
         if message.stage == "due":
             return f"{prefix}Review due today: {policy.title}"
-        return f"{prefix}Review due by {long_date(due)}: {policy.title}"
+        return f"{prefix}Review due by {due_phrase(due, self.config.terms)}: {policy.title}"
 
     def _digest(self, today: date) -> tuple[str, dict[str, Any]]:
         unmanned = bodies_without_members(self.config.approvers, self.register.people(), today)
@@ -290,10 +294,19 @@ class Composer:
         context = {"overdue": overdue, "upcoming": upcoming, "failures": failures,
                    "pending": pending, "horizon": DIGEST_HORIZON_DAYS,
                    "week_long": long_date(monday), "confirmation_rates": rates,
-                   "unconfirmed": unconfirmed, "problems": problems}
+                   "unconfirmed": unconfirmed, "problems": problems,
+                   "statutory": self._statutory_gaps(today),
+                   "dashboard": f"{self.config.base_url}/admin"}
         subject = (f"Policy digest, week of {long_date(monday)}: {len(overdue)} overdue, "
                    f"{len(upcoming)} due soon, {len(failures)} failed")
         return subject, context
+
+    def _statutory_gaps(self, today: date) -> list[Standing]:
+        """The statutory policies this school must keep that are missing or overdue."""
+        found = standings(load_catalogue(), self.register.policies(), self.config.school_type,
+                          self.config.phase, today)
+        return sorted((s for s in found if s.state != "present"),
+                      key=lambda s: (s.state != "overdue", s.entry.title))
 
     def _confirmations(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         ladder = self.config.chase_after_days
@@ -355,13 +368,13 @@ class Composer:
         for item in items:
             documents = self.pack_documents(item.policy, today)
             parts += [mime for _, mime in documents]
-            due = long_date(item.policy.review_due)
+            due = due_phrase(item.policy.review_due, self.config.terms)
             state = (f"Review overdue: it was due by {due}." if item.reason == "overdue" else
                      f"Review due by {due}." if item.reason == "due" else
                      f"Review due by {due}; a revised text is proposed.")
             listed.append({"policy": item.policy, "reason": item.reason, "state": state,
                            "draft": self.open_drafts().get(item.policy.id),
-                           "due_long": long_date(item.policy.review_due),
+                           "due_long": due,
                            "files": [name for name, _ in documents],
                            "link": f"{self.config.base_url}/policies/{item.policy.id}"})
         parts.append(self.calendar_part(meeting_event(meeting, items, self.domain,

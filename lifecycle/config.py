@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .dates import parse_date
 from .errors import InputError
 from .model import ROLES
+from .terms import Term, holidays, parse_terms
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -39,6 +40,8 @@ class Closure:
 @dataclass(frozen=True)
 class Config:
     school: str = "St Ann's School"
+    school_type: str = "maintained"
+    phase: str = "primary"
     timezone: str = "Europe/London"
     due_soon_days: int = 56
     lead_days: tuple[int, ...] = (56, 28, 14)
@@ -51,6 +54,7 @@ class Config:
     window_end: time = time(18, 0)
     digest_weekday: int = 0
     closures: tuple[Closure, ...] = ()
+    terms: tuple[Term, ...] = ()
     approvers: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: {"Governing Body": ("governor", "clerk")})
     transport: str = "files"
@@ -199,6 +203,12 @@ def _closures(value: Any) -> tuple[Closure, ...]:
     return tuple(sorted(closures, key=lambda c: c.start))
 
 
+def _with_holidays(closures: tuple[Closure, ...], terms: tuple[Term, ...]) -> tuple[Closure, ...]:
+    """The closures given, and the holidays between the half terms (which they may repeat)."""
+    gaps = [Closure(name, first, last) for name, first, last in holidays(terms)]
+    return tuple(sorted({*closures, *gaps}, key=lambda c: (c.start, c.end)))
+
+
 def _approvers(value: Any) -> dict[str, tuple[str, ...]]:
     if not isinstance(value, dict):
         raise ValueError("expected a table of approving body = [roles]")
@@ -217,10 +227,14 @@ def _url(value: Any) -> str:
     return text
 
 
-# (section, key) -> (Config field, parser). [[closures]] and [approvers] are whole sections.
+# (section, key) -> (Config field, parser). [[closures]], [[terms]] and [approvers] are whole
+# sections.
 _SETTINGS: dict[tuple[str, str | None], tuple[str, Callable[[Any], Any]]] = {
     ("school", "name"): ("school", _text),
     ("school", "timezone"): ("timezone", _timezone),
+    ("school", "type"): ("school_type", _choice("maintained", "academy")),
+    ("school", "phase"): ("phase", _choice("primary", "secondary", "all-through")),
+    ("terms", None): ("terms", parse_terms),
     ("review", "due_soon_days"): ("due_soon_days", _positive),
     ("review", "lead_days"): ("lead_days", _days_list),
     ("review", "overdue_every_days"): ("overdue_every_days", _positive),
@@ -284,6 +298,8 @@ def load_config(path: Path) -> Config:
             except ValueError as e:
                 raise InputError(str(e), file=path, line=_line_of(text, key or section),
                                  field=name) from None
+    if values.get("terms"):
+        values["closures"] = _with_holidays(values.get("closures", ()), values["terms"])
     config = Config(**values)
     if config.window_end <= config.window_start:
         raise InputError("the send window must end after it starts", file=path,

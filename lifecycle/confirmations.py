@@ -14,6 +14,7 @@ from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from .dates import school_year
 from .errors import LifecycleError
 from .model import Confirmation, PolicyRecord
 from .store import Register
@@ -76,11 +77,14 @@ def read_token(secret: bytes, token: str) -> Ack:
     return Ack(str(person), str(policy_id), int(version), str(period))
 
 
-def confirm(register: Register, ack: Ack, sha256: str, address: str, now: datetime) -> bool:
-    """Record that the person read this version; True if new, False if already recorded."""
+def confirm(register: Register, policy: PolicyRecord, ack: Ack, address: str, now: datetime,
+            cycle_start: tuple[int, int]) -> bool:
+    """Record that the person read this version; True if new, False if already recorded
+    (this school year, for a policy confirmed yearly)."""
     return register.add_confirmation(Confirmation(
-        person_key=ack.person, policy_id=ack.policy_id, version=ack.version, sha256=sha256,
-        period=ack.period, confirmed_at=now, address=address), now)
+        person_key=ack.person, policy_id=ack.policy_id, version=ack.version,
+        sha256=policy.sha256, period=ack.period, confirmed_at=now, address=address,
+        school_year=school_year(now.date(), cycle_start)[1]), now, policy.yearly)
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,11 @@ def review_state(due: date, today: date, due_soon_days: int) -> ReviewState:
     return ReviewState(State.DUE_SOON if days <= due_soon_days else State.OK, days, phrase)
 
 
+def long_date(d: date) -> str:
+    """'1 January 2012', as a UK school writes dates."""
+    return f"{d.day} {d:%B %Y}"
+
+
 def month_phrase(d: date) -> str:
     """'January 2018': how a school states a review month."""
     return d.strftime("%B %Y")

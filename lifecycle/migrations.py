@@ -115,3 +115,35 @@ def m004_meetings(db: Database) -> None:
     for column in ("body", "minute", "sha256", "recorded_by"):
         reviews.add_column(column, str)
     reviews.add_column("meeting_id", int)
+
+
+@migrations()
+def m005_school_year(db: Database) -> None:
+    """Catalogue entries and publishing on policies; confirmations that count per school
+    year; which policies a person opened from their annual reminder's page."""
+    policies = db.table("policies")
+    policies.add_column("statutory", str)
+    policies.add_column("publish", int, not_null_default=1)
+    policies.add_column("confirm", str)
+    db.execute("UPDATE policies SET confirm = CASE WHEN reminder_audience LIKE '%\"staff\"%'"
+               " THEN 'yearly' ELSE 'per-version' END")
+    confirmations = db.table("confirmations")
+    confirmations.add_column("school_year", str)
+    # the default school year (from 1 September); earlier confirmations keep their version
+    db.execute("UPDATE confirmations SET school_year = CASE"
+               " WHEN substr(confirmed_at, 6, 5) >= '09-01'"
+               " THEN substr(confirmed_at, 1, 4) || '-' ||"
+               "   substr('0' || ((CAST(substr(confirmed_at, 1, 4) AS INTEGER) + 1) % 100), -2)"
+               " ELSE CAST(CAST(substr(confirmed_at, 1, 4) AS INTEGER) - 1 AS TEXT) || '-' ||"
+               "   substr(confirmed_at, 3, 2) END")
+    db.execute("DROP INDEX idx_confirmations_person_key_policy_id_version")
+    confirmations.create_index(["person_key", "policy_id", "version", "school_year"],
+                               unique=True)
+    db.table("openings").create(
+        {"id": int, "person_key": str, "policy_id": str, "version": int, "school_year": str,
+         "opened_at": str},
+        pk="id", not_null={"person_key", "policy_id", "version", "school_year", "opened_at"},
+    )
+    db.table("openings").create_index(["person_key", "school_year"])
+    db.table("openings").create_index(["person_key", "policy_id", "version", "school_year"],
+                                      unique=True)

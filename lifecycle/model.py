@@ -8,6 +8,9 @@ from enum import StrEnum
 from pathlib import Path
 
 ROLES = ("staff", "volunteer", "governor", "clerk", "contractor", "office", "head")
+# yearly: a confirmation counts for the school year it was given in; per-version: until the
+# text changes
+CONFIRM_MODES = ("yearly", "per-version")
 
 
 def email_key(email: str) -> str:
@@ -39,6 +42,9 @@ class PolicySource:
     reminder_audience: tuple[str, ...]
     related: tuple[str, ...]
     body: str
+    statutory: str = ""              # the catalogue entry this policy meets, if any
+    publish: bool = True             # on the school website's policy section
+    confirm: str = "per-version"
 
     @property
     def sha256(self) -> str:
@@ -80,6 +86,14 @@ class PolicyRecord:
     cycle_opened: date
     review_due: date
     first_adopted: date
+    statutory: str = ""
+    publish: bool = True
+    confirm: str = "per-version"
+
+    @property
+    def yearly(self) -> bool:
+        """Whether a confirmation counts only for the school year it was given in."""
+        return self.confirm == "yearly"
 
 
 class State(StrEnum):
@@ -210,6 +224,7 @@ class Confirmation:
     period: str
     confirmed_at: datetime
     address: str
+    school_year: str = ""            # the school year it was given in: "2026-27"
 
 
 @dataclass(frozen=True)

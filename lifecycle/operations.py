@@ -14,6 +14,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .errors import InputError
 from .instance import Instance
 from .model import (
     AuditEntry,
@@ -29,6 +30,7 @@ from .model import (
 )
 
 if TYPE_CHECKING:   # each operation imports what it uses, so a command loads only that
+    from .catalogue import Standing
     from .meetings import Agenda, Approved, DraftAdded
     from .model import PolicySource
     from .outbox import Message
@@ -50,13 +52,14 @@ class InitResult:
 def initialise(inst: Instance, now: datetime) -> InitResult:
     """Create the register if needed and import every ``data/policies/*.md``, all or nothing."""
     from .confirmations import ensure_secret
-    from .policies import check_approver, sync_source
+    from .policies import check_approver, check_statutory, sync_source
     from .sources import load_sources
 
     created = not inst.db_path.exists()
-    sources = load_sources(inst.policies_dir)
+    sources = load_sources(inst.policies_dir, inst.config.terms)
     for source in sources:
         check_approver(source, inst.config.approvers)
+        check_statutory(source)
     with inst.register(create=True) as register, register.transaction():
         synced = [sync_source(register, s, now) for s in sources]
         version = register.schema_version
@@ -82,8 +85,8 @@ def record_review(inst: Instance, policy_id: str, reviewed_on: date, next_due: d
     from .policies import record_review as record
 
     with inst.register() as register:
-        return record(register, inst.policies_dir, policy_id, reviewed_on, next_due, new,
-                      notes, now, confirmed)
+        return record(register, inst.policies_dir, policy_id, reviewed_on, next_due,
+                      new and _with_terms(inst, new), notes, now, confirmed)
 
 
 def add_policy(inst: Instance, fields: dict[str, object], new: NewText,
@@ -91,7 +94,50 @@ def add_policy(inst: Instance, fields: dict[str, object], new: NewText,
     from .policies import add_policy as add
 
     with inst.register() as register:
-        return add(register, inst.policies_dir, fields, new, now, inst.config.approvers)
+        return add(register, inst.policies_dir, fields, _with_terms(inst, new), now,
+                   inst.config.approvers)
+
+
+def _with_terms(inst: Instance, new: NewText) -> NewText:
+    """A new text whose front matter may give its review date as one of the school's terms."""
+    from dataclasses import replace
+
+    return replace(new, terms=inst.config.terms)
+
+
+def policy_fields(inst: Instance, entry_id: str | None,
+                  given: dict[str, object]) -> dict[str, object]:
+    """A new policy's front matter: the office's values, filled from a catalogue entry when
+    one is named, else from the defaults (the first approving body, 3 years, staff)."""
+    from .catalogue import entry, fields_from, load_catalogue
+
+    config = inst.config
+    if entry_id:
+        try:
+            found = entry(entry_id, load_catalogue())
+        except InputError as e:
+            raise InputError(e.message, field="--from-catalogue") from None
+        fields = fields_from(found, config.approvers, given)
+    else:
+        if not given.get("title"):
+            raise InputError("a title is needed (or --from-catalogue ENTRY)", field="--title")
+        defaults = {"approver": next(iter(config.approvers), "Governing Body"),
+                    "review_interval": "3 years", "reminder_audience": ["staff"]}
+        fields = {**defaults, **{k: v for k, v in given.items() if v is not None and v != ""}}
+    order = ("id", "title", "school", "approver", "adopted", "review_due", "review_interval",
+             "audiences", "reminder_audience", "statutory", "publish")
+    return {k: fields[k] for k in order if k in fields}
+
+
+def catalogue(inst: Instance, today: date) -> list[Standing]:
+    """Each statutory policy this school must keep, and its state in the register."""
+    from .catalogue import load_catalogue, standings
+
+    with inst.register() as register:
+        policies = register.policies()
+    config = inst.config
+    found = standings(load_catalogue(), policies, config.school_type, config.phase, today)
+    return sorted(found, key=lambda s: s.entry.title.casefold())
 
 
 @dataclass(frozen=True)
@@ -133,6 +179,7 @@ class Plan:
     days: int
     batches: list[tuple[datetime, Batch]]   # sends only, in order
     people: dict[str, Person]
+    due_text: dict[str, str]                # policy -> "Summer 2 2027 (by 22 July 2027)"
 
     @property
     def total(self) -> int:
@@ -143,12 +190,17 @@ def plan(inst: Instance, start: datetime, days: int) -> Plan:
     """The service's own evaluation run at future times, against a record read for it."""
     from .model import Action
     from .rules import forecast
+    from .terms import due_phrase, term_ending
 
     with inst.register() as register:
         rules, people = rules_for(register, inst)
         record = register.outbox.record()
     planned = forecast(rules, record, start, days)
-    return Plan(start, days, [(at, b) for at, b in planned if b.action == Action.SEND], people)
+    terms = inst.config.terms
+    due_text = {p.id: due_phrase(p.review_due, terms) for p in rules.policies
+                if term_ending(p.review_due, terms)}
+    return Plan(start, days, [(at, b) for at, b in planned if b.action == Action.SEND], people,
+                due_text)
 
 
 @dataclass(frozen=True)
@@ -203,7 +255,7 @@ def add_draft(inst: Instance, policy_id: str, new: NewText, note: str,
     from .meetings import add_draft as add
 
     with inst.register() as register:
-        return add(register, policy_id, new, note, now)
+        return add(register, policy_id, _with_terms(inst, new), note, now)
 
 
 def discard_draft(inst: Instance, policy_id: str, now: datetime) -> Draft:

@@ -15,6 +15,7 @@ from .files import write_atomically
 from .model import Meeting, PolicyRecord, PolicySource, text_hash
 from .sources import line_of_field, parse_source, read_text, rewrite_dates, split_front_matter
 from .store import Register
+from .terms import Term
 
 
 class Outcome(StrEnum):
@@ -69,6 +70,21 @@ def check_approver(source: PolicySource, bodies: Iterable[str], field: str = "ap
                line_of_field(source.path, "approver") if in_file else None)
 
 
+def check_statutory(source: PolicySource, field: str = "statutory") -> None:
+    """A policy's ``statutory:`` line must name a catalogue entry."""
+    if not source.statutory:
+        return
+    from .catalogue import entry, load_catalogue
+
+    try:
+        entry(source.statutory, load_catalogue())
+    except InputError as e:
+        in_file = field == "statutory"
+        raise InputError(e.message, file=source.path if in_file else None,
+                         line=line_of_field(source.path, "statutory") if in_file else None,
+                         field=field) from None
+
+
 def check_body(name: str, bodies: Iterable[str], field: str, file: Path | None = None,
                line: int | None = None) -> None:
     """``name`` must be a configured approving body; a near miss (another case) is named."""
@@ -96,6 +112,7 @@ class NewText:
 
     path: Path
     text: str
+    terms: tuple[Term, ...] = ()     # the school's half terms, for a due date given as one
 
 
 def new_text_body(policy: PolicyRecord, new: NewText) -> tuple[str | None, str]:
@@ -105,7 +122,7 @@ def new_text_body(policy: PolicyRecord, new: NewText) -> tuple[str | None, str]:
         if not text.strip():
             raise InputError("the file is empty", file=path, line=1, field="body")
         return None, text.strip("\n") + "\n"
-    source = parse_source(path, text)
+    source = parse_source(path, text, new.terms)
     if source.id != policy.id:
         raise InputError(f"is '{source.id}', but the review is of '{policy.id}'", file=path,
                          line=line_of_field(path, "id", text), field="id")
@@ -226,7 +243,8 @@ def _record_review(
 # front matter field -> the option of `policies add` that gives it
 _OPTIONS = {"id": "--id", "title": "--title", "approver": "--approver", "adopted": "--adopted",
             "review_due": "--review-due", "review_interval": "--interval",
-            "audiences": "--audiences", "reminder_audience": "--reminder-audience"}
+            "audiences": "--audiences", "reminder_audience": "--reminder-audience",
+            "statutory": "--from-catalogue"}
 
 
 def add_policy(register: Register, policies_dir: Path, fields: dict[str, object],
@@ -247,10 +265,11 @@ def add_policy(register: Register, policies_dir: Path, fields: dict[str, object]
     front = yaml.safe_dump(fields, sort_keys=False, allow_unicode=True, width=1000)
     text = f"---\n{front}---\n\n{new.text.strip(chr(10))}\n"
     try:
-        source = parse_source(path, text)
+        source = parse_source(path, text, new.terms)
     except InputError as e:
         raise InputError(e.message, field=_OPTIONS.get(e.field or "", e.field)) from None
     check_approver(source, bodies, field="--approver")
+    check_statutory(source, field="--from-catalogue")
     with register.transaction():
         sync_source(register, source, now)
         policies_dir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,8 @@ import yaml
 
 from .dates import parse_date, parse_due, parse_interval
 from .errors import InputError
-from .model import ROLES, PolicySource
+from .model import CONFIRM_MODES, ROLES, PolicySource
+from .terms import Term, is_term_due, term_due
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _FENCE = "---"
@@ -111,9 +112,9 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _roles(value: Any) -> tuple[str, ...]:
+def _roles(value: Any, allow_none: bool = False) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items:
+    if not isinstance(items, list) or not (items or allow_none):
         raise ValueError(f"must be a list of roles from: {', '.join(ROLES)}")
     unknown = [r for r in items if r not in ROLES]
     if unknown:
@@ -138,8 +139,29 @@ def _adopted(value: Any) -> date:
     return parse_date(_text(value))
 
 
-def _due(value: Any) -> date:
-    return parse_due(_text(value))
+def _reminded(value: Any) -> tuple[str, ...]:
+    """The reminder audience: roles, or [] for a policy nobody is reminded to read."""
+    return _roles(value, allow_none=True)
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _confirm(value: Any) -> str:
+    if value not in CONFIRM_MODES:
+        raise ValueError(f"must be one of {', '.join(CONFIRM_MODES)}")
+    return str(value)
+
+
+def _due_in(terms: tuple[Term, ...]) -> Callable[[Any], date]:
+    """A due date, month, or half term (``summer-2 2027``, from the school's terms)."""
+    def parse(value: Any) -> date:
+        text = _text(value)
+        return term_due(text, terms) if is_term_due(text) else parse_due(text)
+    return parse
 
 
 # field -> (parser, default or None when required)
@@ -149,23 +171,28 @@ _FIELDS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "school": (_text, None),
     "approver": (_text, None),
     "adopted": (_adopted, None),
-    "review_due": (_due, None),
+    "review_due": (_due_in(()), None),
     "review_interval": (parse_interval, 36),
     "audiences": (_roles, ("staff",)),
-    "reminder_audience": (_roles, ("staff",)),
+    "reminder_audience": (_reminded, ("staff",)),
     "related": (_ids, ()),
+    "statutory": (_policy_id, ""),
+    "publish": (_flag, True),
+    "confirm": (_confirm, ""),      # "": yearly when staff are reminded, else per-version
 }
 
 
-def parse_front_matter(front: str, path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+def parse_front_matter(front: str, path: Path, terms: tuple[Term, ...] = ()
+                      ) -> tuple[dict[str, Any], dict[str, int]]:
     """Validated field values, and the line of each field for later messages."""
     nodes = _nodes(front, path)
+    fields = {**_FIELDS, "review_due": (_due_in(terms), None)}
     for key, (_, line) in nodes.items():
         if key not in _FIELDS:
             raise InputError(f"unknown field (fields: {', '.join(_FIELDS)})", file=path,
                              line=line, field=key)
     values: dict[str, Any] = {}
-    for key, (parse, default) in _FIELDS.items():
+    for key, (parse, default) in fields.items():
         if key not in nodes:
             if default is None:
                 raise InputError("missing", file=path, line=1, field=key)
@@ -176,13 +203,16 @@ def parse_front_matter(front: str, path: Path) -> tuple[dict[str, Any], dict[str
             values[key] = parse(raw)
         except ValueError as e:
             raise InputError(str(e), file=path, line=line, field=key) from None
+    if not values["confirm"]:
+        values["confirm"] = "yearly" if "staff" in values["reminder_audience"] else "per-version"
     return values, {key: line for key, (_, line) in nodes.items()}
 
 
-def parse_source(path: Path, text: str | None = None) -> PolicySource:
+def parse_source(path: Path, text: str | None = None,
+                 terms: tuple[Term, ...] = ()) -> PolicySource:
     text = read_text(path) if text is None else text
     front, body, body_line = split_front_matter(text, path)
-    values, lines = parse_front_matter(front, path)
+    values, lines = parse_front_matter(front, path, terms)
     if values["review_due"] <= values["adopted"]:
         raise InputError(f"{values['review_due']} is not after adopted {values['adopted']}",
                          file=path, line=lines["review_due"], field="review_due")
@@ -194,15 +224,16 @@ def parse_source(path: Path, text: str | None = None) -> PolicySource:
         approver=values["approver"], adopted=values["adopted"], review_due=values["review_due"],
         review_interval_months=values["review_interval"], audiences=values["audiences"],
         reminder_audience=values["reminder_audience"], related=values["related"],
-        body=body.strip("\n") + "\n",
+        body=body.strip("\n") + "\n", statutory=values["statutory"],
+        publish=values["publish"], confirm=values["confirm"],
     )
 
 
-def load_sources(directory: Path) -> list[PolicySource]:
+def load_sources(directory: Path, terms: tuple[Term, ...] = ()) -> list[PolicySource]:
     """Every ``*.md`` in ``directory``, each file named for its id, ids unique."""
     sources = []
     for path in sorted(directory.glob("*.md")):
-        source = parse_source(path)
+        source = parse_source(path, terms=terms)
         if source.id != path.stem:
             raise InputError(f"'{source.id}' does not match the file name ({path.stem}.md)",
                              file=path, line=line_of_field(path, "id"), field="id")

@@ -13,6 +13,7 @@ from .dates import review_state
 from .instance import Instance
 from .model import PolicyRecord, State
 from .stages import next_review_stage
+from .terms import due_phrase
 
 
 @dataclass(frozen=True)
@@ -32,12 +33,14 @@ class StatusRow:
     next_stage: str
     next_date: date
     problem: str = ""
+    due_text: str = ""           # "Summer 2 2027 (by 22 July 2027)" when due by a half term
 
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id, "title": self.title, "version": self.version,
             "adopted": self.adopted.isoformat(), "approver": self.approver,
-            "review_due": self.review_due.isoformat(), "state": str(self.state),
+            "review_due": self.review_due.isoformat(), "review_due_text": self.due_text,
+            "state": str(self.state),
             "days_overdue": self.days_overdue, "days_until_due": self.days_until_due,
             "summary": self.summary,
             "next_prompt": {"stage": self.next_stage, "date": self.next_date.isoformat()},
@@ -55,6 +58,7 @@ def status_row(policy: PolicyRecord, today: date, config: Config,
         approver=policy.approver, review_due=policy.review_due, state=state.state,
         days_overdue=state.days_overdue, days_until_due=state.days_until_due,
         summary=state.phrase, next_stage=stage, next_date=when,
+        due_text=due_phrase(policy.review_due, config.terms),
         problem=(f"nobody active in the {policy.approver}: no one is prompted to review it"
                  if policy.approver in unmanned else ""))
 

@@ -39,7 +39,7 @@ from .model import (
 if TYPE_CHECKING:
     from .outbox import Outbox
 
-SCHEMA_VERSION = 4          # the number of migrations in migrations.py (a test keeps it so)
+SCHEMA_VERSION = 5          # the number of migrations in migrations.py (a test keeps it so)
 BUSY_SECONDS = 30           # how long a writer waits for another to finish
 
 _POLICY_QUERY = """
@@ -69,6 +69,8 @@ def _policy(row: sqlite3.Row) -> PolicyRecord:
         cycle=row["cycle"], cycle_opened=date.fromisoformat(row["cycle_opened"]),
         review_due=date.fromisoformat(row["review_due"]),
         first_adopted=date.fromisoformat(row["first_adopted"]),
+        statutory=row["statutory"] or "", publish=bool(row["publish"]),
+        confirm=row["confirm"] or "per-version",
     )
 
 
@@ -95,7 +97,8 @@ def _confirmation(row: sqlite3.Row) -> Confirmation:
     return Confirmation(
         person_key=row["person_key"], policy_id=row["policy_id"], version=row["version"],
         sha256=row["sha256"], period=row["period"] or "",
-        confirmed_at=datetime.fromisoformat(row["confirmed_at"]), address=row["address"] or "")
+        confirmed_at=datetime.fromisoformat(row["confirmed_at"]), address=row["address"] or "",
+        school_year=row["school_year"] or "")
 
 
 def _policy_fields(source: PolicySource) -> dict[str, Any]:
@@ -105,6 +108,7 @@ def _policy_fields(source: PolicySource) -> dict[str, Any]:
         "audiences": json.dumps(list(source.audiences)),
         "reminder_audience": json.dumps(list(source.reminder_audience)),
         "related": json.dumps(list(source.related)), "source": source.path.name,
+        "statutory": source.statutory, "publish": int(source.publish), "confirm": source.confirm,
     }
 
 
@@ -516,32 +520,44 @@ class Register:
 
     # -- read and confirm ------------------------------------------------------------------
 
-    def add_confirmation(self, confirmation: Confirmation, now: datetime) -> bool:
-        """Record the evidence once per person and version; True if it is new."""
+    def add_confirmation(self, confirmation: Confirmation, now: datetime,
+                         yearly: bool = False) -> bool:
+        """Record the evidence once per person and version (``yearly``: once per person,
+        version and school year); True if it is new."""
+        c = confirmation
         with self.transaction():
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO confirmations (person_key, policy_id, version, sha256,"
-                " period, confirmed_at, address) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [confirmation.person_key, confirmation.policy_id, confirmation.version,
-                 confirmation.sha256, confirmation.period, confirmation.confirmed_at.isoformat(),
-                 confirmation.address])
-            new = cursor.rowcount == 1
-            if new:
-                self.audit(now, "confirmation.recorded", confirmation.policy_id,
-                           person=confirmation.person_key, version=confirmation.version,
-                           sha256=confirmation.sha256, address=confirmation.address)
-        return new
+            if self.confirmation(c.person_key, c.policy_id, c.version,
+                                 c.school_year if yearly else None) is not None:
+                return False
+            self._insert("confirmations", {
+                "person_key": c.person_key, "policy_id": c.policy_id, "version": c.version,
+                "sha256": c.sha256, "period": c.period, "confirmed_at": c.confirmed_at.isoformat(),
+                "address": c.address, "school_year": c.school_year})
+            self.audit(now, "confirmation.recorded", c.policy_id, person=c.person_key,
+                       version=c.version, sha256=c.sha256, address=c.address,
+                       school_year=c.school_year)
+        return True
 
-    def confirmation(self, person_key: str, policy_id: str, version: int) -> Confirmation | None:
-        row = self._one("SELECT * FROM confirmations WHERE person_key = ? AND policy_id = ?"
-                        " AND version = ?", [person_key, policy_id, version])
-        return _confirmation(row) if row else None
+    def confirmation(self, person_key: str, policy_id: str, version: int,
+                     school_year: str | None = None) -> Confirmation | None:
+        """The person's confirmation of a version (in ``school_year``, if given)."""
+        found = self.confirmations(policy_id, version, school_year, person_key)
+        return found.get(person_key)
 
-    def confirmations(self, policy_id: str, version: int) -> dict[str, Confirmation]:
-        """Who confirmed this version, keyed by person."""
-        rows = self._all("SELECT * FROM confirmations WHERE policy_id = ? AND version = ?",
-                         [policy_id, version])
-        return {r["person_key"]: _confirmation(r) for r in rows}
+    def confirmations(self, policy_id: str, version: int, school_year: str | None = None,
+                      person_key: str | None = None) -> dict[str, Confirmation]:
+        """Who confirmed this version (in ``school_year``, if given), keyed by person: the
+        earliest confirmation of each."""
+        sql = "SELECT * FROM confirmations WHERE policy_id = ? AND version = ?"
+        params: list[Any] = [policy_id, version]
+        if school_year is not None:
+            sql, params = sql + " AND school_year = ?", [*params, school_year]
+        if person_key is not None:
+            sql, params = sql + " AND person_key = ?", [*params, person_key]
+        found: dict[str, Confirmation] = {}
+        for row in self._all(sql + " ORDER BY confirmed_at DESC, id DESC", params):
+            found[row["person_key"]] = _confirmation(row)
+        return found
 
     def evidence(self) -> list[Evidence]:
         """Every confirmation with the person's directory entry, oldest first."""

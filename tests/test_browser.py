@@ -180,6 +180,16 @@ def test_the_office_runs_a_meeting_from_the_browser(site: tuple[str, Server],
         page.get_by_role("button", name="Approve the draft").click()
         page.wait_for_selector("text=approved, adopted draft 1 as version 2")
         check(page, "agenda-approved")
+        page.goto(f"{base}/admin")
+        page.get_by_role("link", name="See them all and add the missing ones").click()
+        page.wait_for_selector("text=0 present")
+        check(page, "catalogue")
+        page.get_by_role("link", name="Add the Child protection and safeguarding policy").click()
+        page.wait_for_selector("text=This is the statutory policy")
+        assert page.get_by_label("Title").input_value() == (
+            "Child protection and safeguarding policy")
+        assert page.get_by_label("Reviewed every").input_value() == "1 year"
+        check(page, "policy-add-statutory")
     conn = sqlite3.connect(initialised / "register.db")
     assert conn.execute("SELECT minute, body FROM reviews").fetchall() == [
         ("FGB 26/3", "Governing Body")]

@@ -102,6 +102,9 @@ def test_digest_lists_the_overdue_review(inst: Instance) -> None:
     assert "1 overdue" in str(mail["Subject"])
     assert "Policy for Social Networking: due 2018-01-31, 8 years 9 months overdue" in \
         text_of(mail)
+    # the seed claims no catalogue entry, so every statutory policy is missing
+    assert "Statutory policies missing or overdue (25)" in text_of(mail)
+    assert "- Child protection and safeguarding policy: missing" in text_of(mail)
 
 
 def test_names_cannot_inject_headers_or_html(inst: Instance) -> None:

@@ -38,16 +38,15 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from documents.meta import long_date
 from documents.publish import compare_versions, render_policy
 from documents.word_import import read_policy_file
 from lifecycle import confirmations, operations
 from lifecycle.agenda import bodies_without_members
 from lifecycle.config import Config
-from lifecycle.dates import parse_date
+from lifecycle.dates import long_date, parse_date, school_year
 from lifecycle.errors import InputError, InstanceError, LifecycleError, NeedsConfirmation
 from lifecycle.instance import Instance
-from lifecycle.model import ROLES, Person, PolicyRecord, State, Status, email_key
+from lifecycle.model import ROLES, Confirmation, Person, PolicyRecord, State, Status, email_key
 from lifecycle.policies import NewText, ReviewOutcome
 from lifecycle.status import StatusRow, status_row
 from lifecycle.store import Register
@@ -135,9 +134,19 @@ class Site:
     def policy(self, policy_id: str) -> PolicyRecord | None:
         return self.register.policy(policy_id)
 
-    async def confirm(self, ack: confirmations.Ack, sha256: str, address: str) -> bool:
-        return await self.write(lambda: confirmations.confirm(self.register, ack, sha256,
-                                                              address, self.now()))
+    def school_year(self) -> str:
+        return school_year(self.now().date(), self.inst.config.cycle_start)[1]
+
+    def confirmation(self, person_key: str, policy: PolicyRecord,
+                     version: int) -> Confirmation | None:
+        """The person's confirmation that counts now: this school year's for a policy
+        confirmed yearly, any for one confirmed once per version."""
+        return self.register.confirmation(person_key, policy.id, version,
+                                          self.school_year() if policy.yearly else None)
+
+    async def confirm(self, policy: PolicyRecord, ack: confirmations.Ack, address: str) -> bool:
+        return await self.write(lambda: confirmations.confirm(
+            self.register, policy, ack, address, self.now(), self.inst.config.cycle_start))
 
     async def retry(self, message_id: int) -> None:
         await self.write(lambda: self.register.outbox.retry(message_id, self.now()))
@@ -270,7 +279,7 @@ async def ack_page(request: Request, site: Site, ack: confirmations.Ack, policy:
                    person: Person) -> Response:
     path = await site.rendered(policy, ack.version, "html")
     meta = site.register.version_facts(policy.id, ack.version, site.now().date())
-    done = site.register.confirmation(ack.person, ack.policy_id, ack.version)
+    done = site.confirmation(ack.person, policy, ack.version)
     return page(request, "ack.html", title=f"Confirm: {policy.title}", policy=policy, meta=meta,
                 person=person, done=done, article=Markup(_article(path)),
                 adopted=long_date(meta.adopted), review_due=long_date(meta.review_due),
@@ -280,11 +289,11 @@ async def ack_page(request: Request, site: Site, ack: confirmations.Ack, policy:
 @personal_link
 async def ack_confirm(request: Request, site: Site, ack: confirmations.Ack,
                       policy: PolicyRecord, person: Person) -> Response:
-    done = site.register.confirmation(ack.person, ack.policy_id, ack.version)
+    done = site.confirmation(ack.person, policy, ack.version)
     new = False
     if done is None:                    # a second press is answered without a write
-        new = await site.confirm(ack, policy.sha256, client_address(request))
-        done = site.register.confirmation(ack.person, ack.policy_id, ack.version)
+        new = await site.confirm(policy, ack, client_address(request))
+        done = site.confirmation(ack.person, policy, ack.version)
     return page(request, "ack_done.html", title="Thank you", policy=policy, person=person,
                 new=new, when=done.confirmed_at if done else site.now())
 
@@ -387,7 +396,9 @@ async def dashboard(request: Request) -> Response:
         rows.append((row, STATE_COLOURS[row.state], _progress(site, policy)))
     outbox = site.register.outbox
     plan = await run_in_threadpool(operations.plan, site.inst, now, PLAN_DAYS)
+    statutory = await run_in_threadpool(operations.catalogue, site.inst, now.date())
     return page(request, "dashboard.html", title="Office dashboard", policies=rows,
+                statutory=[s for s in statutory if s.state != "present"],
                 failures=outbox.messages(status=Status.FAILED), counts=outbox.counts(),
                 planned=_planned(plan), days=PLAN_DAYS, csrf=admin.csrf_token(request.session))
 
@@ -513,27 +524,39 @@ def _recorded(back: str, outcome: ReviewOutcome) -> Response:
     return RedirectResponse(f"{back}?{_query(message=message)}", status_code=303)
 
 
-_ADD_FIELDS = ("id", "title", "adopted", "review_due", "interval", "approver")
+_ADD_FIELDS = ("id", "title", "adopted", "review_due", "interval", "approver", "statutory")
 _ADD_LABELS = {"--id": "Short name", "--title": "Title", "--adopted": "Adopted on",
                "--review-due": "Next review due", "--interval": "Reviewed every",
                "--approver": "Approved by", "--audiences": "Who it applies to",
-               "--reminder-audience": "Who is reminded to read it each year"}
+               "--reminder-audience": "Who is reminded to read it each year",
+               "--from-catalogue": "Statutory policy"}
 
 
 def _add_form(request: Request, values: dict[str, Any], error: str = "",
               status: int = 200) -> Response:
     config = site_of(request).inst.config
     return page(request, "policy_add.html", status=status, title="Add a policy",
-                values=values, error=error, roles=ROLES,
+                values=values, error=error, roles=ROLES, terms=bool(config.terms),
                 approvers=list(config.approvers) or ["Governing Body"],
                 csrf=admin.csrf_token(request.session))
 
 
 async def add_policy_page(request: Request) -> Response:
+    """The form, filled in from a catalogue entry when one is asked for (?statutory=ID)."""
     if (redirect := _login_required(request)) is not None:
         return redirect
-    return _add_form(request, {"interval": "3 years", "audiences": ["staff"],
-                               "reminder_audience": ["staff"]})
+    values: dict[str, Any] = {"interval": "3 years", "audiences": ["staff"],
+                              "reminder_audience": ["staff"]}
+    wanted = request.query_params.get("statutory", "")
+    if wanted:
+        try:
+            fields = operations.policy_fields(site_of(request).inst, wanted, {})
+        except LifecycleError as e:
+            return _add_form(request, values, str(e), status=400)
+        values |= {"title": fields["title"], "approver": fields["approver"],
+                   "interval": fields.get("review_interval", "1 year"), "statutory": wanted,
+                   "id": wanted, "reminder_audience": fields["reminder_audience"]}
+    return _add_form(request, values)
 
 
 @office_form
@@ -547,11 +570,12 @@ async def add_policy(request: Request, form: Any) -> Response:
             new, name = await _upload(form, tmp)
             if new is None:
                 raise InputError("choose the policy's Word document or Markdown file")
-            fields = {"id": values["id"], "title": values["title"],
-                      "school": site.inst.config.school, "approver": values["approver"],
-                      "adopted": values["adopted"], "review_due": values["review_due"],
-                      "review_interval": values["interval"], "audiences": values["audiences"],
-                      "reminder_audience": values["reminder_audience"]}
+            given = {"id": values["id"], "title": values["title"],
+                     "school": site.inst.config.school, "approver": values["approver"],
+                     "adopted": values["adopted"], "review_due": values["review_due"],
+                     "review_interval": values["interval"], "audiences": values["audiences"],
+                     "reminder_audience": values["reminder_audience"]}
+            fields = operations.policy_fields(site.inst, values["statutory"] or None, given)
             source = await run_in_threadpool(operations.add_policy, site.inst, fields, new,
                                              site.now())
         except InputError as e:
@@ -698,7 +722,7 @@ def run_web(app: Starlette, sock: socket.socket, config: Config,
 
 
 def create_app(inst: Instance, clock: Any = None) -> Starlette:
-    from . import meetings  # its pages use this module's helpers
+    from . import catalogue, meetings  # their pages use this module's helpers
 
     site = Site(inst, clock or (lambda: inst.now()))
     https = inst.config.base_url.startswith("https://")
@@ -740,6 +764,7 @@ def create_app(inst: Instance, clock: Any = None) -> Starlette:
         Route("/admin/drafts", meetings.add_draft, methods=["POST"]),
         Route("/admin/drafts/{policy_id}/discard", meetings.discard_draft, methods=["POST"]),
         Route("/calendar/{token}.ics", meetings.calendar_feed),
+        Route("/admin/catalogue", catalogue.catalogue_page),
     ])
     app.state.site = site
     return app
