@@ -24,7 +24,14 @@ from documents.publish import compare_versions, file_name, render_draft, render_
 from lifecycle.agenda import AgendaItem, agenda, bodies_without_members, meeting_for
 from lifecycle.catalogue import Standing, load_catalogue, standings
 from lifecycle.config import Config
-from lifecycle.confirmations import Ack, calendar_token, make_token, progress
+from lifecycle.confirmations import (
+    Ack,
+    annual_token,
+    calendar_token,
+    make_token,
+    progress,
+    reading_list,
+)
 from lifecycle.dates import long_date, month_phrase, span_phrase
 from lifecycle.errors import LifecycleError
 from lifecycle.model import Draft, Kind, Meeting, Person, PolicyRecord, State, Status, email_key
@@ -39,6 +46,16 @@ DOCX_TYPE = ("application", "vnd.openxmlformats-officedocument.wordprocessingml.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 DIGEST_HORIZON_DAYS = 60
 MAX_CHANGES = 12
+
+
+def first_sentence(markdown: str, limit: int = 160) -> str:
+    """The first sentence of the first paragraph that is not a heading, without Markdown."""
+    for block in markdown.split("\n\n"):
+        text = re.sub(r"[*_`#>\[\]]|\(http[^)]*\)", "", " ".join(block.split())).strip()
+        if text and not block.lstrip().startswith(("#", "|", "-", "*", "1.")):
+            sentence = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0]
+            return sentence if len(sentence) <= limit else sentence[:limit - 1].rstrip() + "…"
+    return ""
 
 
 def header_safe(text: str) -> str:
@@ -127,8 +144,9 @@ class Composer:
         subject, context, attached = self._content(message, local)
         context |= {"name": message.to_name, "school": self.config.school, "subject": subject,
                     "reference": message.message_id.strip("<>").split("@")[0][:12]}
-        text = self.text.get_template(f"{message.kind}.txt").render(context)
-        html = self.html.get_template(f"{message.kind}.html").render(context)
+        template = context.get("template", message.kind)
+        text = self.text.get_template(f"{template}.txt").render(context)
+        html = self.html.get_template(f"{template}.html").render(context)
         boundary = "=_" + message.message_id.strip("<>").split("@")[0][:24]
         sender = header_safe(self.config.sender)
         parts = [alternative(text, html, boundary + "_alt"), *attached]
@@ -186,6 +204,9 @@ class Composer:
             return subject, context, []
         if message.kind == Kind.PACK:
             return self._pack(message, now)
+        if not message.policy_id:           # the annual reminder, or one of its chasers
+            subject, context = self._annual(message, today)
+            return subject, context, []
         policy = self.policy(message.policy_id)
         subject, context = self._about_policy(message, policy, now)
         parts = [self.document_part(policy, today)]
@@ -219,6 +240,41 @@ class Composer:
             context |= self._updated(policy, today)
             return f"Policy updated: {policy.title} (version {policy.version})", context
         raise ValueError(f"unknown message kind {message.kind!r}")
+
+    def _annual(self, message: Message, today: date) -> tuple[str, dict[str, Any]]:
+        """One message for the school year: every policy the person is asked to read (a
+        chaser: only those still unconfirmed), with one personal link to confirm them."""
+        person = self.register.person(message.person_key)
+        year = message.period
+        chase = message.kind == Kind.CHASE
+        listed = []
+        policies = self.register.policies()
+        for policy in reading_list(policies, person, today) if person else []:
+            done = self.register.confirmation(message.person_key, policy.id, policy.version,
+                                              year if policy.yearly else None)
+            if chase and done:
+                continue
+            listed.append({"policy": policy, "summary": self.summary(policy),
+                           "adopted_long": long_date(policy.adopted), "done": done,
+                           "link": f"{self.config.base_url}/policies/{policy.id}"})
+        token = annual_token(self.secret, message.person_key, year)
+        ladder = self.config.chase_after_days
+        context = {"template": "annual_chase" if chase else "annual", "items": listed,
+                   "year": year.replace("-", "/"), "confirm_link":
+                   f"{self.config.base_url}/confirm/{token}",
+                   "final": chase and bool(ladder) and message.stage == f"chase-{ladder[-1]}"}
+        count = f"{len(listed)} {'policy' if len(listed) == 1 else 'policies'}"
+        if chase:
+            return f"Still to confirm: {count} ({year.replace('-', '/')})", context
+        return (f"Annual reminder {year.replace('-', '/')}: {count} to read and confirm",
+                context)
+
+    def summary(self, policy: PolicyRecord) -> str:
+        """What a policy covers, in one line: its summary, else its first sentence."""
+        if policy.summary:
+            return policy.summary
+        version = self.register.version(policy.id, policy.version)
+        return first_sentence(version.body if version else "")
 
     def _updated(self, policy: PolicyRecord, today: date) -> dict[str, Any]:
         """The changed passages, cut to their sentences, and the reviewers' notes."""
@@ -290,7 +346,7 @@ class Composer:
         failures = self.register.outbox.messages(status=Status.FAILED)
         pending = self.register.outbox.count(Status.PENDING)
         monday = today - timedelta(days=today.weekday())
-        rates, unconfirmed = self._confirmations()
+        rates, unconfirmed = self._confirmations(today)
         context = {"overdue": overdue, "upcoming": upcoming, "failures": failures,
                    "pending": pending, "horizon": DIGEST_HORIZON_DAYS,
                    "week_long": long_date(monday), "confirmation_rates": rates,
@@ -308,12 +364,12 @@ class Composer:
         return sorted((s for s in found if s.state != "present"),
                       key=lambda s: (s.state != "overdue", s.entry.title))
 
-    def _confirmations(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        ladder = self.config.chase_after_days
-        people = {email_key(p.email): p for p in self.register.people()}
+    def _confirmations(self, today: date) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        directory = self.register.people()
+        people = {email_key(p.email): p for p in directory}
         rates, unconfirmed = [], []
         for policy in self.register.policies():
-            state = progress(self.register, policy, ladder)
+            state = progress(self.register, policy, self.config, today, directory)
             if state.asked:
                 rates.append({"title": policy.title, "version": policy.version,
                               "asked": len(state.asked), "confirmed": len(state.confirmed)})

@@ -9,19 +9,22 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from .config import Config
 from .dates import school_year
 from .errors import LifecycleError
-from .model import Confirmation, PolicyRecord
+from .model import Confirmation, Person, PolicyRecord, email_key
 from .store import Register
 
 SECRET_FILE = "secret.key"
 _SALT = "policy-lifecycle/ack"
 _CALENDAR_SALT = "policy-lifecycle/calendar"
+_BUNDLE_SALT = "policy-lifecycle/annual"
+ASK_THE_OFFICE = "Please ask the school office for a new link."
 
 
 class BadToken(LifecycleError):
@@ -69,12 +72,36 @@ def read_calendar_token(secret: bytes, token: str) -> str:
                        "short") from None
 
 
+def annual_token(secret: bytes, person_key: str, year: str) -> str:
+    """A person's page for one school year's annual reminder: every policy it lists."""
+    token: str = URLSafeSerializer(secret, salt=_BUNDLE_SALT).dumps([person_key, year])
+    return token
+
+
+def read_annual_token(secret: bytes, token: str) -> tuple[str, str]:
+    """(person, school year) from an annual reminder's link."""
+    try:
+        person, year = URLSafeSerializer(secret, salt=_BUNDLE_SALT).loads(token)
+    except (BadSignature, ValueError, TypeError):
+        raise BadToken("This link is not valid: it may have been altered or cut short. "
+                       f"{ASK_THE_OFFICE}") from None
+    return str(person), str(year)
+
+
 def read_token(secret: bytes, token: str) -> Ack:
     try:
         person, policy_id, version, period = signer(secret).loads(token)
     except (BadSignature, ValueError, TypeError):
-        raise BadToken("this link is not valid: it may have been altered or cut short") from None
+        raise BadToken("This link is not valid: it may have been altered or cut short. "
+                       f"{ASK_THE_OFFICE}") from None
     return Ack(str(person), str(policy_id), int(version), str(period))
+
+
+def reading_list(policies: list[PolicyRecord], person: Person, today: date) -> list[PolicyRecord]:
+    """The policies a person's annual reminder asks them to read: those whose reminder
+    audience holds one of their roles, adopted by ``today``."""
+    roles = set(person.roles)
+    return [p for p in policies if roles & set(p.reminder_audience) and p.first_adopted <= today]
 
 
 def confirm(register: Register, policy: PolicyRecord, ack: Ack, address: str, now: datetime,
@@ -102,11 +129,20 @@ class Progress:
         return self.asked - self.confirmed
 
 
-def progress(register: Register, policy: PolicyRecord, ladder: tuple[int, ...]) -> Progress:
-    """Who was asked to read the current version, who confirmed, and who was chased to the
-    last rung of the ladder without confirming."""
-    asked = register.outbox.asked(policy.id, policy.adopted)
-    done = set(register.confirmations(policy.id, policy.version))
-    chased = (register.outbox.chased(policy.id, f"chase-{ladder[-1]}", policy.adopted)
-              if ladder else set())
+def progress(register: Register, policy: PolicyRecord, config: Config, today: date,
+             people: list[Person]) -> Progress:
+    """Who was asked to read the current version (this school year, for a policy confirmed
+    yearly), who confirmed it so that it counts today, and who was chased to the last rung
+    of the ladder without confirming. The annual reminder asks everyone in the policy's
+    reminder audience who received it this school year."""
+    start, year = school_year(today, config.cycle_start)
+    since = max(policy.adopted, start) if policy.yearly else policy.adopted
+    box = register.outbox
+    readers = {email_key(p.email) for p in people if set(p.roles) & set(policy.reminder_audience)}
+    asked = box.asked(policy.id, since) | (box.asked("", start) & readers)
+    done = set(register.confirmations(policy.id, policy.version,
+                                      year if policy.yearly else None))
+    last = f"chase-{config.chase_after_days[-1]}" if config.chase_after_days else ""
+    chased = (box.chased(policy.id, last, since) | (box.chased("", last, start) & readers)
+              if last else set())
     return Progress(policy.id, policy.version, asked, done & asked, chased - done)

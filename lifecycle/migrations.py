@@ -125,6 +125,7 @@ def m005_school_year(db: Database) -> None:
     policies.add_column("statutory", str)
     policies.add_column("publish", int, not_null_default=1)
     policies.add_column("confirm", str)
+    policies.add_column("summary", str)
     db.execute("UPDATE policies SET confirm = CASE WHEN reminder_audience LIKE '%\"staff\"%'"
                " THEN 'yearly' ELSE 'per-version' END")
     confirmations = db.table("confirmations")

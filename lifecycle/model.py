@@ -45,6 +45,7 @@ class PolicySource:
     statutory: str = ""              # the catalogue entry this policy meets, if any
     publish: bool = True             # on the school website's policy section
     confirm: str = "per-version"
+    summary: str = ""                # what it covers, in one line
 
     @property
     def sha256(self) -> str:
@@ -89,6 +90,7 @@ class PolicyRecord:
     statutory: str = ""
     publish: bool = True
     confirm: str = "per-version"
+    summary: str = ""
 
     @property
     def yearly(self) -> bool:

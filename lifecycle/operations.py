@@ -164,7 +164,7 @@ def rules_for(register: Register, inst: Instance) -> tuple[Rules, dict[str, Pers
 
     people = {email_key(p.email): p for p in register.people()}
     policies = register.policies()
-    confirmed = {p.id: set(register.confirmations(p.id, p.version)) for p in policies}
+    confirmed = register.confirmed_years()
     recipients = [Recipient(key, person) for key, person in people.items()]
     drafts = {d.policy_id for d in register.drafts()}
     return Rules(inst.config, policies, recipients, confirmed,

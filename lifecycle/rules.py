@@ -9,7 +9,9 @@ Kinds of message and their periods:
 - ``review``: each stage of a review cycle (``lead-56``, ``lead-28``, ``lead-14``, ``due``,
   ``overdue-1``, ``overdue-2``, ...) to the approving body and one copy to the office.
   Only the latest stage that is due is sent; earlier ones nobody received are skipped.
-- ``reminder``: once per school year to each active member of the reminder audience.
+- ``reminder``: once per school year to each active person whom any policy asks to read it
+  (its reminder audience): one message listing all those policies, recorded under no policy
+  (``reminder//2026-27//person``). A new starter gets it at the next evaluation.
 - ``updated``: once per new version to each member of the audience who was there when it
   was adopted.
 - ``pack``: once per meeting of an approving body, ``pack_days`` before it, to the body's
@@ -18,14 +20,16 @@ Kinds of message and their periods:
   the pack: recorded as skipped, so nobody gets two messages about one policy for one meeting.
 - ``digest``: once per week to the office and the head.
 - ``chase``: 14 and 28 days after a reminder or update notice, to whoever has not confirmed
-  the current version; never more, never in a closure.
+  the current version (for the annual reminder: every policy it listed); never more, never in
+  a closure, and never into the next school year, whose reminder replaces them. A policy
+  confirmed ``yearly`` counts a confirmation only in the school year it was given.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
@@ -123,6 +127,10 @@ class Record:
         asked: dict[tuple[str, str, date], list[str]] = defaultdict(list)
         for kind, policy_id, period, stage, person, status, decided in rows:
             record.groups[(kind, policy_id, period, stage)].add(person)
+            if kind == REMINDER and policy_id:
+                # before annual reminders were one message, each policy sent its own: whoever
+                # had one this year has had this year's reminder
+                record.groups[(kind, "", period, stage)].add(person)
             if kind in REQUESTS and status != Status.SKIPPED:
                 asked[(policy_id, period, date.fromisoformat(decided[:10]))].append(person)
             elif kind == REVIEW and status != Status.SKIPPED:
@@ -152,12 +160,15 @@ class Rules:
     """
 
     def __init__(self, config: Config, policies: list[PolicyRecord], people: list[Recipient],
-                 confirmed: dict[str, set[str]] | None = None,
+                 confirmed: dict[str, dict[str, set[str]]] | None = None,
                  meetings: list[Meeting] | None = None, drafts: set[str] | None = None) -> None:
         self.config = config
         self.policies = policies
         self.people = people
-        self.confirmed = confirmed or {}   # policy -> people who confirmed its current version
+        # policy -> school year -> the people who confirmed its current version in that year
+        self.confirmed = confirmed or {}
+        self._ever: dict[str, set[str]] = {}
+        self._bundle_done: dict[tuple[str, tuple[str, ...]], set[str]] = {}
         self.meetings = [m for m in meetings or [] if not m.cancelled]
         self.drafts = drafts or set()      # the policies with an open draft
         self._never_held = {r.key for r in people if set(r.roles) <= _NEVER_HELD}
@@ -170,12 +181,14 @@ class Rules:
         self._record: Record | None = None
         self._quiet: dict[str, date] = {}   # policy -> the next day anything can fall due
         self._complete: dict[Group, tuple[int, ...]] = {}
+        self._chased: dict[tuple[Group, date], tuple[int, ...]] = {}  # the same, per request
 
     def _memos_for(self, record: Record) -> None:
         if record is not self._record:
             self._record = record
             self._quiet.clear()
             self._complete.clear()
+            self._chased.clear()
 
     # -- time --------------------------------------------------------------------------
 
@@ -231,12 +244,13 @@ class Rules:
             if today < self._quiet.get(policy.id, date.min):
                 continue
             found = [b for b in (*self._review(policy, record, today),
-                                 *self._reminder(policy, record, today, closed),
                                  *self._updated(policy, record, today, closed),
                                  *self._chase(policy, record, today, closed)) if b.people]
             if not found:
                 self._quiet[policy.id] = self._next_change(policy, record, today)
             batches += found
+        batches += self._annual(record, today, closed)
+        batches += self._bundle_chase(record, today, closed)
         batches += self._packs(record, today, closed)
         batches += self._digest(record, today)
         return [b for b in batches if b.people]
@@ -312,17 +326,52 @@ class Rules:
                                        office_copy=True)]
         return out
 
-    def _reminder(self, policy: PolicyRecord, record: Record, today: date,
-                  closed: bool) -> list[Batch]:
-        if not policy.reminder_audience:
+    # -- read and confirm ----------------------------------------------------------------
+
+    def year_of(self, day: date) -> str:
+        return school_year(day, self.config.cycle_start)[1]
+
+    def confirmed_by(self, policy: PolicyRecord, day: date) -> set[str]:
+        """Who has confirmed the policy's current version in a way that counts on ``day``:
+        in that school year for a policy confirmed yearly, ever for one confirmed per version."""
+        years = self.confirmed.get(policy.id, {})
+        if policy.yearly:
+            return years.get(self.year_of(day), set())
+        if policy.id not in self._ever:
+            self._ever[policy.id] = set().union(*years.values())
+        return self._ever[policy.id]
+
+    def reminded(self, day: date) -> list[PolicyRecord]:
+        """The policies of the annual reminder on ``day``: those anyone is reminded of,
+        adopted by then."""
+        return [p for p in self.policies if p.reminder_audience and p.first_adopted <= day]
+
+    def done_reading(self, day: date) -> set[str]:
+        """Whoever has confirmed every policy of the annual reminder that applies to them,
+        as it counts on ``day``."""
+        policies = self.reminded(day)
+        key = (self.year_of(day), tuple(p.id for p in policies))
+        if key not in self._bundle_done:
+            pending: set[str] = set()
+            for policy in policies:
+                roles = set(policy.reminder_audience)
+                readers = {r.key for r in self.people if roles.intersection(r.roles)}
+                pending |= readers - self.confirmed_by(policy, day)
+            self._bundle_done[key] = {r.key for r in self.people} - pending
+        return self._bundle_done[key]
+
+    def _annual(self, record: Record, today: date, closed: bool) -> list[Batch]:
+        """One annual reminder per school year to each person any policy asks to read it."""
+        policies = self.reminded(today)
+        if not policies:
             return []
         start, label = school_year(today, self.config.cycle_start)
-        eligible = max(first_weekday_on_or_after(start), policy.first_adopted)
+        eligible = max(first_weekday_on_or_after(start), min(p.first_adopted for p in policies))
         if today < eligible:
             return []
-        group = (REMINDER, policy.id, label, "")
-        return self._once_each(group, eligible, today,
-                               self.audience(policy.reminder_audience, today), record, closed)
+        roles = sorted({role for p in policies for role in p.reminder_audience})
+        return self._once_each((REMINDER, "", label, ""), eligible, today,
+                               self.audience(roles, today), record, closed)
 
     def _updated(self, policy: PolicyRecord, record: Record, today: date,
                  closed: bool) -> list[Batch]:
@@ -336,39 +385,57 @@ class Rules:
 
     def _chase(self, policy: PolicyRecord, record: Record, today: date,
                closed: bool) -> list[Batch]:
-        """The capped ladder: after each request for the current version, a chase at each
-        configured delay to whoever has not confirmed; only the latest due stage is sent."""
+        """Chasers of the update notices (and of reminders sent per policy before annual
+        reminders were one message) for the current version."""
+        requests = {(period, asked): batches for (period, asked), batches
+                    in record.requests.get(policy.id, {}).items() if asked >= policy.adopted}
+        return self._ladder(policy.id, requests, record, today, closed,
+                            lambda: self.confirmed_by(policy, today))
+
+    def _bundle_chase(self, record: Record, today: date, closed: bool) -> list[Batch]:
+        """Chasers of this school year's annual reminder, to whoever has not confirmed every
+        policy it listed for them."""
+        year = self.year_of(today)
+        requests = {(period, asked): batches for (period, asked), batches
+                    in record.requests.get("", {}).items() if period == year}
+        return self._ladder("", requests, record, today, closed,
+                            lambda: self.done_reading(today))
+
+    def _ladder(self, policy_id: str, requests: dict[tuple[str, date], list[tuple[str, ...]]],
+                record: Record, today: date, closed: bool,
+                confirmed: Callable[[], set[str]]) -> list[Batch]:
+        """The capped ladder: after each request, a chase at each configured delay to whoever
+        has not confirmed; only the latest due stage is sent. A request of an earlier school
+        year is chased no more."""
         ladder = self.config.chase_after_days
         if not ladder or closed:
             return []                      # chasers wait out every closure
-        confirmed = self.confirmed.get(policy.id, set())
         active = self._active_keys(today)
+        year = self.year_of(today)
         out = []
-        for (period, asked), batches in record.requests.get(policy.id, {}).items():
-            if asked < policy.adopted:
-                continue                   # asked about an earlier version
+        for (period, asked), batches in requests.items():
             stages = [(f"chase-{n}", asked + timedelta(days=n)) for n in ladder
                       if asked + timedelta(days=n) <= today]
-            if not stages:
+            if not stages or self.year_of(asked) != year:
                 continue
             latest, latest_day = stages[-1]
-            group = (CHASE, policy.id, period, latest)
+            group = (CHASE, policy_id, period, latest)
             marker = (self._epoch(today), sum(map(len, batches)))
-            if self._complete.get(group) == marker:
+            if self._chased.get((group, asked)) == marker:
                 continue
             due = active.intersection(*batches) if len(batches) == 1 else \
                 active.intersection(set().union(*batches))
-            due = due - confirmed - record.groups.get(group, set())
+            due = due - confirmed() - record.groups.get(group, set())
             if not due:
-                self._complete[group] = marker
+                self._chased[(group, asked)] = marker
                 continue
             sendable = (batches[0] if len(batches) == 1 and len(due) == len(batches[0])
                         else tuple(k for batch in batches for k in batch if k in due))
             for stage, day in stages[:-1]:
-                missed = record.groups.get((CHASE, policy.id, period, stage), set())
-                out.append(Batch(CHASE, policy.id, period, stage,
+                missed = record.groups.get((CHASE, policy_id, period, stage), set())
+                out.append(Batch(CHASE, policy_id, period, stage,
                                  tuple(k for k in sendable if k not in missed), SKIP, day))
-            out.append(Batch(CHASE, policy.id, period, latest, sendable, SEND, latest_day))
+            out.append(Batch(CHASE, policy_id, period, latest, sendable, SEND, latest_day))
         return out
 
     def _digest(self, record: Record, today: date) -> list[Batch]:

@@ -179,6 +179,7 @@ _FIELDS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "statutory": (_policy_id, ""),
     "publish": (_flag, True),
     "confirm": (_confirm, ""),      # "": yearly when staff are reminded, else per-version
+    "summary": (_text, ""),         # what it covers, in one line, for the annual reminder
 }
 
 
@@ -225,7 +226,7 @@ def parse_source(path: Path, text: str | None = None,
         review_interval_months=values["review_interval"], audiences=values["audiences"],
         reminder_audience=values["reminder_audience"], related=values["related"],
         body=body.strip("\n") + "\n", statutory=values["statutory"],
-        publish=values["publish"], confirm=values["confirm"],
+        publish=values["publish"], confirm=values["confirm"], summary=values["summary"],
     )
 
 

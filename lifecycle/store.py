@@ -70,7 +70,7 @@ def _policy(row: sqlite3.Row) -> PolicyRecord:
         review_due=date.fromisoformat(row["review_due"]),
         first_adopted=date.fromisoformat(row["first_adopted"]),
         statutory=row["statutory"] or "", publish=bool(row["publish"]),
-        confirm=row["confirm"] or "per-version",
+        confirm=row["confirm"] or "per-version", summary=row["summary"] or "",
     )
 
 
@@ -109,6 +109,7 @@ def _policy_fields(source: PolicySource) -> dict[str, Any]:
         "reminder_audience": json.dumps(list(source.reminder_audience)),
         "related": json.dumps(list(source.related)), "source": source.path.name,
         "statutory": source.statutory, "publish": int(source.publish), "confirm": source.confirm,
+        "summary": source.summary,
     }
 
 
@@ -557,6 +558,31 @@ class Register:
         found: dict[str, Confirmation] = {}
         for row in self._all(sql + " ORDER BY confirmed_at DESC, id DESC", params):
             found[row["person_key"]] = _confirmation(row)
+        return found
+
+    def add_opening(self, person_key: str, policy_id: str, version: int, school_year: str,
+                    now: datetime) -> None:
+        """That a person opened a policy from their annual reminder's page (once is kept)."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT OR IGNORE INTO openings (person_key, policy_id, version, school_year,"
+                " opened_at) VALUES (?, ?, ?, ?, ?)",
+                [person_key, policy_id, version, school_year, now.isoformat()])
+
+    def openings(self, person_key: str, school_year: str) -> set[tuple[str, int]]:
+        """(policy, version) a person has opened from their page this school year."""
+        rows = self._all("SELECT policy_id, version FROM openings WHERE person_key = ?"
+                         " AND school_year = ?", [person_key, school_year])
+        return {(r[0], r[1]) for r in rows}
+
+    def confirmed_years(self) -> dict[str, dict[str, set[str]]]:
+        """policy -> school year -> who confirmed its current version in that year."""
+        found: dict[str, dict[str, set[str]]] = {}
+        for policy_id, year, person in self._db.execute(
+                "SELECT c.policy_id, c.school_year, c.person_key FROM confirmations c"
+                " WHERE c.version = (SELECT max(number) FROM versions v"
+                "                    WHERE v.policy_id = c.policy_id)"):
+            found.setdefault(policy_id, {}).setdefault(year or "", set()).add(person)
         return found
 
     def evidence(self) -> list[Evidence]:

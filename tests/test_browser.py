@@ -75,7 +75,7 @@ def test_staff_confirm_and_the_office_sees_it(site: tuple[str, Server], initiali
     reminder = next(m for m in server.sink.messages if "d.okafor" in str(m["To"])
                     and "Annual reminder" in str(m["Subject"]))
     text = reminder.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    link = re.search(rf"{re.escape(base)}/ack/\S+", text)[0]  # type: ignore[index]
+    link = re.search(rf"{re.escape(base)}/confirm/\S+", text)[0]  # type: ignore[index]
     with browser() as b:
         # axe-core is injected as a script; the pages' own policy forbids every script
         page = b.new_context(bypass_csp=True, viewport={"width": 1100, "height": 900}).new_page()
@@ -85,10 +85,15 @@ def test_staff_confirm_and_the_office_sees_it(site: tuple[str, Server], initiali
         check(page, "policy")
         # a member of staff, from the link in her email
         page.goto(link)
+        assert page.get_by_role("heading", level=1).inner_text() == "Your policies for 2026/27"
+        check(page, "annual")
+        page.get_by_role("link", name="read the Policy for Social Networking").click()
         assert page.get_by_role("heading", level=1).inner_text() == "Policy for Social Networking"
         check(page, "confirm")
-        page.get_by_role("button", name="I have read and understood this policy").click()
+        page.get_by_role("button", name="I have read and understood the Policy for Social "
+                                        "Networking").click()
         page.wait_for_selector("text=your confirmation is recorded")
+        assert "the end" not in page.content()
         check(page, "confirmed")
         # the office
         page.goto(f"{base}/admin")

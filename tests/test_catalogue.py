@@ -117,7 +117,7 @@ def test_a_statutory_line_naming_no_entry_is_one_clear_error(run: Run, data_dir:
     result = run("init")
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1] == (
-        f"Error: {path}:11: statutory: 'safeguardin' is not in the catalogue of statutory "
+        f"Error: {path}:12: statutory: 'safeguardin' is not in the catalogue of statutory "
         "policies; did you mean 'safeguarding'?")
     assert not (data_dir / "register.db").exists()
 

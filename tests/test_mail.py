@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import io
+import re
 from datetime import date, datetime
 from email import policy
 from email.message import EmailMessage
@@ -88,13 +89,19 @@ def test_office_copy_says_so(inst: Instance) -> None:
 
 def test_staff_reminder_keeps_the_policys_two_promises(inst: Instance) -> None:
     mail = delivered(inst)["d.okafor@example.org/reminder"]
-    assert mail["Subject"] == "Annual reminder: please read the Policy for Social Networking"
+    assert mail["Subject"] == "Annual reminder 2026/27: 1 policy to read and confirm"
     text = text_of(mail)
     assert "Please familiarise yourself with the policy." in text
     assert "How to access a copy:" in text
+    assert "1. Policy for Social Networking (version 1, adopted 1 January 2012)" in text
+    assert "How staff, volunteers and governors use social media" in text   # its summary
     assert "http://127.0.0.1:8080/policies/social-networking" in text
-    assert "reminder for 2026/27" in text
-    assert [a.get_filename() for a in mail.iter_attachments()] == ["social-networking-v1.docx"]
+    assert re.search(r"http://127\.0\.0\.1:8080/confirm/\S+", text)
+    assert "annual reminder for 2026/27" in text
+    assert "Opening the page does not confirm anything" in text
+    html = text_of(mail, "html")
+    assert "I have read" not in html and ">open your page to read and confirm" in html
+    assert list(mail.iter_attachments()) == []           # links, not 30 Word documents
 
 
 def test_digest_lists_the_overdue_review(inst: Instance) -> None:
@@ -125,7 +132,7 @@ def test_a_title_with_markup_is_escaped(run: Run, inst: Instance) -> None:
         encoding="utf-8")
     assert run("init").exit_code == 0
     mail = delivered(inst)["d.okafor@example.org/reminder"]
-    assert mail["Subject"] == "Annual reminder: please read the <i>Social</i> & Media"
+    assert "<i>Social</i> & Media (version 1" in text_of(mail)
     assert "&lt;i&gt;Social&lt;/i&gt; &amp; Media" in text_of(mail, "html")
 
 

@@ -176,7 +176,7 @@ def test_starters_get_their_reminder_when_they_start_and_leavers_nothing_after_l
 
 def test_chasers_go_at_14_and_28_days_only_to_whoever_has_not_confirmed() -> None:
     reader = person("reader", "staff")
-    rules = Rules(CONFIG, [policy()], [STAFF, reader], confirmed={"p": {"reader"}})
+    rules = Rules(CONFIG, [policy()], [STAFF, reader], confirmed={"p": {"2026-27": {"reader"}}})
     log = daily(rules, date(2026, 9, 1), date(2026, 11, 30))
     assert sent(log, Kind.CHASE, "staff") == [(date(2026, 9, 15), "chase-14"),
                                               (date(2026, 9, 29), "chase-28")]

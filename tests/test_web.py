@@ -19,7 +19,7 @@ from conftest import Run
 from starlette.testclient import TestClient
 
 from jobs.tasks import deliver, evaluate
-from lifecycle.confirmations import Ack, make_token
+from lifecycle.confirmations import Ack, annual_token, make_token
 from lifecycle.instance import Instance
 from web.admin import Throttle, set_password
 from web.app import create_app
@@ -57,7 +57,14 @@ def link_in(inst: Instance, kind: str, address: str, pattern: str) -> str:
 
 
 def ack_link(inst: Instance, address: str) -> str:
-    return link_in(inst, "reminder", address, r"/ack/\S+")
+    """A personal /ack link to version 1, as a policy updated notice carries one (the annual
+    reminder's link is /confirm/, tested below)."""
+    secret = inst.root.joinpath("secret.key").read_text().strip().encode()
+    return "/ack/" + make_token(secret, Ack(address, "social-networking", 1, "2026-27"))
+
+
+def annual_link(inst: Instance, address: str) -> str:
+    return link_in(inst, "reminder", address, r"/confirm/\S+")
 
 
 def login(client: TestClient) -> None:
@@ -125,7 +132,7 @@ def test_a_member_of_staff_confirms_from_the_link_in_the_email(client: TestClien
     link = ack_link(inst, "d.okafor@example.org")
     page = client.get(link)
     assert page.status_code == 200
-    assert "I have read and understood this policy" in page.text
+    assert "I have read and understood the Policy for Social Networking" in page.text
     assert "Safeguarding." in page.text                  # the policy itself is on the page
     assert page.headers["referrer-policy"] == "no-referrer"
     done = client.post(link)
@@ -135,7 +142,7 @@ def test_a_member_of_staff_confirms_from_the_link_in_the_email(client: TestClien
     assert sha == inst.register().policy("social-networking").sha256  # type: ignore[union-attr]
     again = client.post(link)                             # replayed: idempotent
     assert "already recorded" in again.text and len(confirmations(inst)) == 1
-    assert "You confirmed" in client.get(link).text
+    assert "you confirmed that you have read and understood this version" in client.get(link).text
 
 
 @pytest.mark.parametrize("mangle", ["forged", "tampered", "foreign key", "unknown person"])
@@ -187,6 +194,74 @@ def test_chasers_stop_for_whoever_confirms(client: TestClient, inst: Instance) -
     assert sorted(d.person for d in chases) == ["a.khan@example.org", "l.brennan@example.org",
                                                 "office@example.org"]
     assert {d.stage for d in chases} == {"chase-14"}
+
+
+def test_the_annual_page_confirms_each_policy_once(run: Run, client: TestClient,
+                                                   inst: Instance, tmp_path: Path) -> None:
+    link = annual_link(inst, "d.okafor@example.org")
+    text = tmp_path / "phones.md"
+    text.write_text("# Mobile phones\n\nPhones stay in lockers during lessons.\n")
+    assert run("policies", "add", str(text), "--id", "mobile-phones", "--title",
+               "Mobile Phones Policy", "--adopted", "2026-09-01", "--review-due", "2027-09",
+               "--now", "2026-11-24T08:30").exit_code == 0
+    page = client.get(link)
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    assert "2 of 2</strong> still to confirm" in page.text
+    assert "Not opened yet" in page.text and f'action="{link}"' not in page.text
+    refused = client.post(link)                           # all at once, before opening each
+    assert refused.status_code == 400 and "Open each policy first" in refused.text
+    assert confirmations(inst) == []
+
+    one = client.get(f"{link}/social-networking")
+    assert "Safeguarding." in one.text and "The button to confirm is at the end" in one.text
+    done = client.post(f"{link}/social-networking")
+    assert "your confirmation is recorded" in done.text
+    assert "1 policy is still to confirm" in done.text and "the end" not in done.text
+    again = client.post(f"{link}/social-networking")    # pressed twice: recorded once
+    assert "already recorded" in again.text and len(confirmations(inst)) == 1
+    assert "the end" not in client.get(f"{link}/social-networking").text
+
+    client.get(f"{link}/mobile-phones")
+    assert "I have read and understood the Mobile Phones Policy" in client.get(link).text
+    client.post(f"{link}/mobile-phones")
+    finished = client.get(link).text
+    assert "You have confirmed every policy for 2026/27" in finished
+    conn = sqlite3.connect(inst.root / "register.db")
+    assert conn.execute("SELECT policy_id, school_year, period FROM confirmations ORDER BY id"
+                        ).fetchall() == [("social-networking", "2026-27", "2026-27"),
+                                         ("mobile-phones", "2026-27", "2026-27")]
+
+
+def test_confirm_all_after_opening_each(run: Run, client: TestClient, inst: Instance,
+                                        tmp_path: Path) -> None:
+    link = annual_link(inst, "l.brennan@example.org")
+    text = tmp_path / "phones.md"
+    text.write_text("# Mobile phones\n\nPhones stay in lockers during lessons.\n")
+    run("policies", "add", str(text), "--id", "mobile-phones", "--title", "Mobile Phones Policy",
+        "--adopted", "2026-09-01", "--review-due", "2027-09", "--now", "2026-11-24T08:30")
+    for policy in ("social-networking", "mobile-phones"):
+        client.get(f"{link}/{policy}")
+    assert "I have read and understood all 2 policies" in client.get(link).text
+    done = client.post(link)
+    assert "your confirmation is recorded" in done.text
+    assert "every policy for this school year" in done.text
+    assert sorted(p for p, _, _ in confirmations(inst)) == ["l.brennan@example.org"] * 2
+    assert "already recorded" in client.post(link).text and len(confirmations(inst)) == 2
+
+
+@pytest.mark.parametrize("mangle", ["tampered", "last year", "unknown person"])
+def test_a_bad_annual_link_says_what_to_do(client: TestClient, inst: Instance,
+                                           mangle: str) -> None:
+    good = annual_link(inst, "d.okafor@example.org").rsplit("/", 1)[1]
+    secret = inst.root.joinpath("secret.key").read_text().strip().encode()
+    token = {"tampered": good[:5] + ("A" if good[5] != "A" else "B") + good[6:],
+             "last year": annual_token(secret, "d.okafor@example.org", "2025-26"),
+             "unknown person": annual_token(secret, "mallory@example.org", "2026-27")}[mangle]
+    for response in (client.get(f"/confirm/{token}"), client.post(f"/confirm/{token}"),
+                     client.post(f"/confirm/{token}/social-networking")):
+        assert response.status_code in (400, 410)
+        assert "Please ask the school office for a new link." in response.text
+    assert confirmations(inst) == []
 
 
 # -- the office --------------------------------------------------------------------------------
@@ -264,11 +339,23 @@ def test_dashboard_review_and_export(client: TestClient, inst: Instance) -> None
     assert "is before the policy was last reviewed" in bad.text
     export = client.get("/admin/confirmations.csv")
     rows = list(csv.reader(io.StringIO(export.text)))
-    assert rows[0] == ["person", "email", "role", "policy", "version", "text_sha256",
-                       "confirmed_at", "address"]
-    assert rows[1][:5] == ["David Okafor", "d.okafor@example.org", "staff",
-                           "social-networking", "1"]
-    assert len(rows[1][5]) == 64
+    assert rows[0] == ["person", "email", "role", "policy", "version", "school_year",
+                       "text_sha256", "confirmed_at", "address"]
+    assert rows[1][:6] == ["David Okafor", "d.okafor@example.org", "staff",
+                           "social-networking", "1", "2026-27"]
+    assert len(rows[1][6]) == 64
+    year = list(csv.reader(io.StringIO(client.get("/admin/confirmations-this-year.csv").text)))
+    assert year[0] == ["person", "email", "policy", "version", "school_year", "confirm",
+                       "state", "confirmed_at"]
+    states = {r[1]: r[6] for r in year[1:]}
+    assert states["d.okafor@example.org"] == "confirmed"
+    assert states["l.brennan@example.org"] == "not confirmed"
+    assert {r[5] for r in year[1:]} == {"yearly"}
+    # a year on, last year's confirmation is evidence, but not this year's
+    client.clock["now"] = NOW + timedelta(days=365)  # type: ignore[attr-defined]
+    later = list(csv.reader(io.StringIO(client.get("/admin/confirmations-this-year.csv").text)))
+    assert {r[6] for r in later[1:]} == {"not confirmed"} and later[1][4] == "2027-28"
+    assert len(list(csv.reader(io.StringIO(client.get("/admin/confirmations.csv").text)))) == 2
 
 
 def test_retry_from_the_dashboard(client: TestClient, inst: Instance) -> None:

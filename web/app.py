@@ -15,7 +15,7 @@ import secrets
 import socket
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -369,8 +369,10 @@ async def logout(request: Request) -> Response:
     return RedirectResponse("/admin/login", status_code=303)
 
 
-def _progress(site: Site, policy: PolicyRecord) -> confirmations.Progress:
-    return confirmations.progress(site.register, policy, site.inst.config.chase_after_days)
+def _progress(site: Site, policy: PolicyRecord,
+              people: list[Person] | None = None) -> confirmations.Progress:
+    return confirmations.progress(site.register, policy, site.inst.config, site.now().date(),
+                                  site.register.people() if people is None else people)
 
 
 def _planned(plan: operations.Plan) -> dict[tuple[str, str, str, str], int]:
@@ -391,9 +393,10 @@ async def dashboard(request: Request) -> Response:
     rows: list[tuple[StatusRow, str, confirmations.Progress]] = []
     unmanned = bodies_without_members(site.inst.config.approvers, site.register.people(),
                                       now.date())
+    directory = site.register.people()
     for policy in site.register.policies():
         row = status_row(policy, now.date(), site.inst.config, unmanned)
-        rows.append((row, STATE_COLOURS[row.state], _progress(site, policy)))
+        rows.append((row, STATE_COLOURS[row.state], _progress(site, policy, directory)))
     outbox = site.register.outbox
     plan = await run_in_threadpool(operations.plan, site.inst, now, PLAN_DAYS)
     statutory = await run_in_threadpool(operations.catalogue, site.inst, now.date())
@@ -412,7 +415,8 @@ async def policy_admin(request: Request) -> Response:
         return problem(request, 404, "Not found", "There is no such policy.")
     state = _progress(site, policy)
     people = {email_key(p.email): p for p in site.register.people()}
-    done = site.register.confirmations(policy.id, policy.version)
+    done = site.register.confirmations(policy.id, policy.version,
+                                       site.school_year() if policy.yearly else None)
     return page(request, "policy_admin.html", title=policy.title, policy=policy,
                 versions=site.register.versions(policy.id),
                 row=status_row(policy, site.now().date(), site.inst.config),
@@ -603,20 +607,49 @@ async def retry(request: Request, form: Any) -> Response:
     return RedirectResponse("/admin#outbox", status_code=303)
 
 
-async def export(request: Request) -> Response:
-    if (redirect := _login_required(request)) is not None:
-        return redirect
+def _csv(name: str, header: list[str], rows: Iterable[Iterable[object]]) -> Response:
+    """A CSV download; every cell neutralised against formulas."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["person", "email", "role", "policy", "version", "text_sha256",
-                     "confirmed_at", "address"])   # every cell below is neutralised
-    for e in site_of(request).register.evidence():
-        c = e.confirmation
-        writer.writerow([_cell(str(value)) for value in (
-            e.name, e.email, ";".join(e.roles), c.policy_id, c.version, c.sha256,
-            c.confirmed_at.isoformat(), c.address)])
+    writer.writerow(header)
+    writer.writerows([_cell(str(value)) for value in row] for row in rows)
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": 'attachment; filename="confirmations.csv"'})
+        "Content-Disposition": f'attachment; filename="{name}"'})
+
+
+async def export(request: Request) -> Response:
+    """Every confirmation ever given: the evidence of every school year."""
+    if (redirect := _login_required(request)) is not None:
+        return redirect
+    rows = ((e.name, e.email, ";".join(e.roles), e.confirmation.policy_id,
+             e.confirmation.version, e.confirmation.school_year, e.confirmation.sha256,
+             e.confirmation.confirmed_at.isoformat(), e.confirmation.address)
+            for e in site_of(request).register.evidence())
+    return _csv("confirmations.csv", ["person", "email", "role", "policy", "version",
+                                      "school_year", "text_sha256", "confirmed_at", "address"],
+                rows)
+
+
+async def export_year(request: Request) -> Response:
+    """This school year's state: each active person against each policy they are asked to
+    read, confirmed (when) or not, as it counts now."""
+    if (redirect := _login_required(request)) is not None:
+        return redirect
+    site = site_of(request)
+    today, year = site.now().date(), site.school_year()
+    policies = site.register.policies()
+    rows = []
+    for person in site.register.people():
+        if not person.active_on(today):
+            continue
+        for policy in confirmations.reading_list(policies, person, today):
+            done = site.confirmation(email_key(person.email), policy, policy.version)
+            rows.append((person.name, person.email, policy.title, policy.version, year,
+                         policy.confirm, "confirmed" if done else "not confirmed",
+                         done.confirmed_at.isoformat() if done else ""))
+    return _csv(f"confirmations-{year}.csv", ["person", "email", "policy", "version",
+                                              "school_year", "confirm", "state",
+                                              "confirmed_at"], rows)
 
 
 def _cell(value: str) -> str:
@@ -632,7 +665,7 @@ class SecurityHeaders:
     """The security headers on every response, the framework's own 404s and redirects
     included; personal pages (/ack) and the office's (/admin) are never stored by a cache."""
 
-    PRIVATE = ("/ack/", "/admin")
+    PRIVATE = ("/ack/", "/admin", "/confirm/")
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -722,7 +755,7 @@ def run_web(app: Starlette, sock: socket.socket, config: Config,
 
 
 def create_app(inst: Instance, clock: Any = None) -> Starlette:
-    from . import catalogue, meetings  # their pages use this module's helpers
+    from . import annual, catalogue, meetings  # their pages use this module's helpers
 
     site = Site(inst, clock or (lambda: inst.now()))
     https = inst.config.base_url.startswith("https://")
@@ -753,6 +786,7 @@ def create_app(inst: Instance, clock: Any = None) -> Starlette:
         Route("/admin/policies/{policy_id}/review/confirm", review_confirm, methods=["POST"]),
         Route("/admin/outbox/{message_id:int}/retry", retry, methods=["POST"]),
         Route("/admin/confirmations.csv", export),
+        Route("/admin/confirmations-this-year.csv", export_year),
         Route("/admin/meetings", meetings.meetings_page, methods=["GET"]),
         Route("/admin/meetings", meetings.add_meeting, methods=["POST"]),
         Route("/admin/meetings/{meeting_id:int}", meetings.agenda_page, methods=["GET"]),
@@ -765,6 +799,10 @@ def create_app(inst: Instance, clock: Any = None) -> Starlette:
         Route("/admin/drafts/{policy_id}/discard", meetings.discard_draft, methods=["POST"]),
         Route("/calendar/{token}.ics", meetings.calendar_feed),
         Route("/admin/catalogue", catalogue.catalogue_page),
+        Route("/confirm/{token}", annual.annual_page, methods=["GET"]),
+        Route("/confirm/{token}", annual.annual_confirm, methods=["POST"]),
+        Route("/confirm/{token}/{policy_id}", annual.annual_read, methods=["GET"]),
+        Route("/confirm/{token}/{policy_id}", annual.annual_confirm, methods=["POST"]),
     ])
     app.state.site = site
     return app

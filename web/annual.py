@@ -1,0 +1,118 @@
+"""A person's page for the annual reminder (``/confirm/<token>``): every policy it asks them
+to read, each opened and confirmed on its own; all at once only after each has been opened.
+The token names the person and the school year, signed; it carries no policy."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lifecycle import confirmations
+from lifecycle.dates import long_date
+from lifecycle.model import Confirmation, Person, PolicyRecord
+
+from .app import Site, _article, client_address, page, problem, site_of
+
+Handler = Callable[[Request, Site, Person, str], Awaitable[Response]]
+_OFFICE = confirmations.ASK_THE_OFFICE
+
+
+def annual_link(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Only for a valid link of this school year, naming someone in the directory."""
+    async def checked(request: Request) -> Response:
+        site = site_of(request)
+        try:
+            person_key, year = confirmations.read_annual_token(site.secret,
+                                                               request.path_params["token"])
+        except confirmations.BadToken as e:
+            return problem(request, 400, "This link does not work", str(e))
+        person = site.register.person(person_key)
+        if person is None:
+            return problem(request, 400, "This link does not work",
+                           f"It names someone the school no longer has. {_OFFICE}")
+        if year != site.school_year():
+            return problem(request, 410, "This link is from an earlier school year",
+                           f"It was for {year.replace('-', '/')}; this year's reminder has a "
+                           f"link of its own. {_OFFICE}")
+        return await handler(request, site, person, year)
+    return checked
+
+
+def _reading(site: Site, person: Person) -> list[PolicyRecord]:
+    return confirmations.reading_list(site.register.policies(), person, site.now().date())
+
+
+def _done(site: Site, key: str, policy: PolicyRecord) -> Confirmation | None:
+    return site.confirmation(key, policy, policy.version)
+
+
+@annual_link
+async def annual_page(request: Request, site: Site, person: Person, year: str) -> Response:
+    key = request.path_params["token"]
+    person_key = confirmations.read_annual_token(site.secret, key)[0]
+    opened = site.register.openings(person_key, year)
+    items = [{"policy": p, "done": _done(site, person_key, p),
+              "opened": (p.id, p.version) in opened} for p in _reading(site, person)]
+    waiting = [i for i in items if not i["done"]]
+    return page(request, "annual.html", title=f"Your policies for {year.replace('-', '/')}",
+                person=person, year=year.replace("-", "/"), items=items, token=key,
+                all_opened=bool(waiting) and all(i["opened"] for i in waiting),
+                waiting=len(waiting), long_date=long_date)
+
+
+def _policy_in(site: Site, person: Person, policy_id: str) -> PolicyRecord | None:
+    return next((p for p in _reading(site, person) if p.id == policy_id), None)
+
+
+@annual_link
+async def annual_read(request: Request, site: Site, person: Person, year: str) -> Response:
+    """One policy to read, from the person's page; opening it is recorded."""
+    token = request.path_params["token"]
+    policy = _policy_in(site, person, request.path_params["policy_id"])
+    if policy is None:
+        return problem(request, 404, "Not found",
+                       f"That policy is not one your reminder asks you to read. {_OFFICE}")
+    person_key = confirmations.read_annual_token(site.secret, token)[0]
+    await site.write(lambda: site.register.add_opening(person_key, policy.id, policy.version,
+                                                       year, site.now()))
+    path = await site.rendered(policy, policy.version, "html")
+    meta = site.register.version_facts(policy.id, policy.version, site.now().date())
+    return page(request, "annual_read.html", title=f"Read: {policy.title}", policy=policy,
+                person=person, meta=meta, done=_done(site, person_key, policy),
+                article=Markup(_article(path)), adopted=long_date(meta.adopted), token=token,
+                docx=f"/policies/{policy.id}.docx", pdf=f"/policies/{policy.id}.pdf")
+
+
+@annual_link
+async def annual_confirm(request: Request, site: Site, person: Person, year: str) -> Response:
+    """Confirm one policy (pressing twice records once), or every opened one at once."""
+    token = request.path_params["token"]
+    person_key = confirmations.read_annual_token(site.secret, token)[0]
+    wanted = request.path_params.get("policy_id")       # none: every opened policy
+    reading = _reading(site, person)
+    waiting = [p for p in reading if _done(site, person_key, p) is None]
+    if wanted is None:
+        opened = site.register.openings(person_key, year)
+        if any((p.id, p.version) not in opened for p in waiting):
+            return problem(request, 400, "Open each policy first",
+                           "You can confirm them all at once only after opening each one. "
+                           "Go back to your page and open the ones not yet opened.")
+        chosen = waiting
+    else:
+        found = next((p for p in reading if p.id == wanted), None)
+        if found is None:
+            return problem(request, 404, "Not found",
+                           f"That policy is not one your reminder asks you to read. {_OFFICE}")
+        chosen = [found]
+    new = []
+    for policy in chosen:
+        ack = confirmations.Ack(person_key, policy.id, policy.version, year)
+        if _done(site, person_key, policy) is None and \
+                await site.confirm(policy, ack, client_address(request)):
+            new.append(policy)
+    left = sum(_done(site, person_key, p) is None for p in reading)
+    return page(request, "annual_done.html", title="Thank you", person=person, chosen=chosen,
+                new=new, left=left, token=token, when=long_date(site.now().date()))
