@@ -248,6 +248,28 @@ def policies_add(ctx: click.Context, file: Path, policy_id: str, entry_id: str |
 
 
 @cli.command()
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The folder to write the website's policy section into.")
+@now_option
+@click.pass_context
+def publish(ctx: click.Context, out: Path, now_text: str | None) -> None:
+    """The school website's policy section as static files: index.html and, for each policy
+    to publish, its page, Word document and PDF (LibreOffice makes the PDFs, in one run)."""
+    from documents.website import publish_site
+
+    inst = _open(ctx)
+    today = _now(inst, now_text).date()
+    with inst.register() as register:
+        site = publish_site(register, register.policies(), out, today, inst.config.school,
+                            inst.config.terms)
+    for path in site.files:
+        click.echo(f"wrote  {path}")
+    pages = sum(p.suffix == ".html" for p in site.files) - 1
+    click.echo(f"{pages} {'policy' if pages == 1 else 'policies'} published in {out}/"
+               + ("" if site.pdfs else f", without PDFs: {site.note}") + ".")
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True, help="A JSON list, one object per entry.")
 @now_option
 @click.pass_context

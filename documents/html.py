@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
@@ -65,10 +66,38 @@ def render_changes_html(comparison: Comparison, older: VersionFacts,
     )
 
 
-def render_html(document: Document, meta: VersionFacts) -> str:
+@dataclass(frozen=True)
+class PageLinks:
+    """Where a policy page leads: the list of policies, its Word and PDF copies, its earlier
+    versions and what changed last ("" where there is none)."""
+
+    index: str
+    docx: str
+    pdf: str = ""
+    versions: tuple[tuple[int, str], ...] = ()
+    changes: str = ""
+
+
+def served_links(meta: VersionFacts) -> PageLinks:
+    """The links of a page that ``serve`` offers under /policies/."""
+    base = f"/policies/{meta.policy_id}"
+    current = meta.superseded_by is None
+    here = base if current else f"{base}/v{meta.version}"
+    return PageLinks("/policies/", f"{here}.docx", f"{base}.pdf" if current else "",
+                     tuple((n, f"{base}/v{n}") for n in range(1, meta.version)),
+                     f"{here}/changes" if meta.version > 1 else "")
+
+
+def static_links(meta: VersionFacts) -> PageLinks:
+    """The links of a page in the website section ``publish`` writes (files side by side)."""
+    return PageLinks("index.html", f"{meta.policy_id}.docx", f"{meta.policy_id}.pdf")
+
+
+def render_html(document: Document, meta: VersionFacts, links: PageLinks | None = None) -> str:
     toc = table_of_contents(document.headings)
     return _env.get_template("page.html").render(
         meta=meta, heading=document.title or meta.title, toc=toc,
+        links=links or served_links(meta),
         body=Markup("\n".join(serialise(c) for c in document.body.children)),
         adopted=long_date(meta.adopted), review_due=long_date(meta.review_due),
         css=Markup((TEMPLATES / "page.css").read_text(encoding="utf-8")),

@@ -38,6 +38,7 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from documents.pdf import NoLibreOffice, to_pdf
 from documents.publish import compare_versions, render_policy
 from documents.word_import import read_policy_file
 from lifecycle import confirmations, operations
@@ -92,6 +93,7 @@ class Site:
         self._local = threading.local()
         self._opened: list[Register] = []
         self._renders: dict[tuple[str, int, str, bool, bool], Path] = {}
+        self._pdf_lock = threading.Lock()     # one LibreOffice at a time
         self._writer: anyio.CapacityLimiter | None = None     # made on the event loop
         self.throttle = admin.Throttle()
         self.hashing = asyncio.Semaphore(HASHES_AT_ONCE)
@@ -174,9 +176,18 @@ class Site:
         return path
 
     def _render(self, policy_id: str, version: int, fmt: str, today: date) -> Path:
-        [result] = render_policy(self.register, policy_id, version, (fmt,),
-                                 self.inst.root / "rendered" / policy_id, today)
-        return result.path
+        """The render, or for a PDF the Word render converted by LibreOffice (again
+        whenever the Word document is newer)."""
+        folder = self.inst.root / "rendered" / policy_id
+        [result] = render_policy(self.register, policy_id, version,
+                                 ("docx",) if fmt == "pdf" else (fmt,), folder, today)
+        if fmt != "pdf":
+            return result.path
+        pdf = result.path.with_suffix(".pdf")
+        if not pdf.exists() or pdf.stat().st_mtime < result.path.stat().st_mtime:
+            with self._pdf_lock:
+                to_pdf([result.path], folder)
+        return pdf
 
     def _changes(self, policy_id: str, version: int, fmt: str, today: date) -> Path:
         _, [result] = compare_versions(self.register, policy_id, version - 1, version, (fmt,),
@@ -203,14 +214,15 @@ def site_of(request: Request) -> Site:
 async def policy_list(request: Request) -> Response:
     site = site_of(request)
     today = site.now().date()
-    rows = [status_row(p, today, site.inst.config) for p in site.register.policies()]
+    rows = [status_row(p, today, site.inst.config) for p in site.register.policies()
+            if p.publish]
     return page(request, "policies.html", title="Policies", policies=rows, long_date=long_date)
 
 
 # a version number is at most nine digits: anything longer is no version of ours (and would
 # overflow SQLite's integer)
 _DOC = re.compile(r"^(?P<id>[a-z0-9][a-z0-9-]*?)(?:/v(?P<version>[1-9]\d{0,8}))?"
-                  r"(?P<changes>/changes)?(?P<docx>\.docx)?$")
+                  r"(?P<changes>/changes)?(?P<ext>\.docx|\.pdf)?$")
 
 
 async def policy_file(request: Request) -> Response:
@@ -225,8 +237,16 @@ async def policy_file(request: Request) -> Response:
     if m["changes"] and version == 1:
         return problem(request, 404, "Not found", f"Version 1 is the first version of the "
                        f"{policy.title}: there is no earlier text to compare it with.")
-    fmt = "docx" if m["docx"] else "html"
-    path = await site.rendered(policy, version, fmt, changes=bool(m["changes"]))
+    fmt = (m["ext"] or ".html")[1:]
+    if fmt == "pdf" and (m["changes"] or m["version"]):
+        return problem(request, 404, "Not found", "Only the current version has a PDF copy.")
+    try:
+        path = await site.rendered(policy, version, fmt, changes=bool(m["changes"]))
+    except NoLibreOffice:
+        return problem(request, 404, "No PDF copy", f"There is no PDF copy of the "
+                       f"{policy.title} here; the Word copy is at /policies/{policy.id}.docx.")
+    if fmt == "pdf":
+        return FileResponse(path, filename=f"{policy.id}.pdf", media_type="application/pdf")
     if fmt == "docx":
         return FileResponse(path, filename=path.name,
                             media_type="application/vnd.openxmlformats-officedocument."
