@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(PY) bench/render.py
 	$(PY) bench/word.py
 	$(PY) bench/packs.py
+	$(PY) bench/publish.py
 	$(PY) bench/service.py
 	$(PY) bench/web.py
 	$(PY) bench/concurrency.py

@@ -261,7 +261,7 @@ def publish(ctx: click.Context, out: Path, now_text: str | None) -> None:
     today = _now(inst, now_text).date()
     with inst.register() as register:
         site = publish_site(register, register.policies(), out, today, inst.config.school,
-                            inst.config.terms)
+                            inst.root / "rendered", inst.config.terms)
     for path in site.files:
         click.echo(f"wrote  {path}")
     pages = sum(p.suffix == ".html" for p in site.files) - 1

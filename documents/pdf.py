@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from lifecycle.errors import LifecycleError
@@ -30,24 +31,31 @@ def soffice() -> str | None:
     return shutil.which("soffice") or shutil.which("libreoffice")
 
 
-def to_pdf(docx_files: list[Path], out_dir: Path) -> list[Path]:
-    """Each DOCX as ``out_dir/<same name>.pdf``, all in one LibreOffice run."""
+def to_pdf(docx_files: list[Path], out_dir: Path,
+           meanwhile: Callable[[], object] = lambda: None) -> list[Path]:
+    """Each DOCX as ``out_dir/<same name>.pdf``, all in one LibreOffice run; ``meanwhile``
+    runs here while LibreOffice works (it is another process: the two overlap)."""
     program = soffice()
     if program is None:
         raise NoLibreOffice(INSTALL)
     if not docx_files:
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="policy-lifecycle-lo-") as profile:
-        result = subprocess.run(
-            [program, f"-env:UserInstallation={Path(profile).as_uri()}", "--headless",
-             "--norestore", "--convert-to", FILTER, "--outdir", str(out_dir),
-             *map(str, docx_files)],
-            capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False)
+    with tempfile.TemporaryDirectory(prefix="policy-lifecycle-lo-") as profile, \
+            subprocess.Popen([program, f"-env:UserInstallation={Path(profile).as_uri()}",
+                              "--headless", "--norestore", "--convert-to", FILTER, "--outdir",
+                              str(out_dir), *map(str, docx_files)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) as process:
+        try:
+            meanwhile()
+            stdout, stderr = process.communicate(timeout=TIMEOUT_SECONDS)
+        except BaseException:
+            process.kill()
+            raise
     made = [out_dir / f"{f.stem}.pdf" for f in docx_files]
     missing = [p.name for p in made if not p.exists()]
-    if result.returncode != 0 or missing:
-        detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+    if process.returncode != 0 or missing:
+        detail = (stderr or stdout).strip().splitlines()[-1:] or ["no output"]
         raise LifecycleError(f"LibreOffice did not make {', '.join(missing) or 'the PDFs'} "
-                             f"(exit {result.returncode}: {detail[0]})")
+                             f"(exit {process.returncode}: {detail[0]})")
     return made
