@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader
+from markupsafe import Markup
 
 from documents.calendar import Deadline, deadline_event, meeting_event, single
 from documents.compare import Comparison, bracketed
@@ -118,6 +119,9 @@ class Composer:
         self._open_drafts: dict[str, Draft] | None = None
         self._drafts: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
         self._headers: dict[tuple[str, str], bytes] = {}
+        self._all_policies: list[PolicyRecord] | None = None
+        self._reading: dict[tuple[tuple[str, ...], date], list[dict[str, Any]]] = {}
+        self._listings: dict[tuple[str, tuple[tuple[str, bool], ...]], tuple[str, Markup]] = {}
 
     def policy(self, policy_id: str) -> PolicyRecord:
         if policy_id not in self._policies:
@@ -247,19 +251,20 @@ class Composer:
         person = self.register.person(message.person_key)
         year = message.period
         chase = message.kind == Kind.CHASE
+        confirmed = self.register.confirmed_by(message.person_key)   # one query per message
         listed = []
-        policies = self.register.policies()
-        for policy in reading_list(policies, person, today) if person else []:
-            done = self.register.confirmation(message.person_key, policy.id, policy.version,
-                                              year if policy.yearly else None)
-            if chase and done:
-                continue
-            listed.append({"policy": policy, "summary": self.summary(policy),
-                           "adopted_long": long_date(policy.adopted), "done": done,
-                           "link": f"{self.config.base_url}/policies/{policy.id}"})
+        for item in self.reading_items(person.roles, today) if person else []:
+            policy = item["policy"]
+            years = confirmed.get((policy.id, policy.version), set())
+            done = year in years if policy.yearly else bool(years)
+            if not (chase and done):
+                listed.append({**item, "done": done})
         token = annual_token(self.secret, message.person_key, year)
         ladder = self.config.chase_after_days
-        context = {"template": "annual_chase" if chase else "annual", "items": listed,
+        template = "annual_chase" if chase else "annual"
+        text, html = self.listing(template, listed)
+        context = {"template": template, "items": listed, "listing_text": text,
+                   "listing_html": html,
                    "year": year.replace("-", "/"), "confirm_link":
                    f"{self.config.base_url}/confirm/{token}",
                    "final": chase and bool(ladder) and message.stage == f"chase-{ladder[-1]}"}
@@ -268,6 +273,30 @@ class Composer:
             return f"Still to confirm: {count} ({year.replace('-', '/')})", context
         return (f"Annual reminder {year.replace('-', '/')}: {count} to read and confirm",
                 context)
+
+    def listing(self, template: str, items: list[dict[str, Any]]) -> tuple[str, Markup]:
+        """The list of policies as text and HTML: the same for everyone with the same list,
+        so rendered once per list, not once per recipient (most of a reminder's cost)."""
+        key = (template, tuple((i["policy"].id, i["done"]) for i in items))
+        if key not in self._listings:
+            context = {"items": items}
+            self._listings[key] = (
+                self.text.get_template(f"{template}_items.txt").render(context),
+                Markup(self.html.get_template(f"{template}_items.html").render(context)))
+        return self._listings[key]
+
+    def reading_items(self, roles: tuple[str, ...], today: date) -> list[dict[str, Any]]:
+        """The annual reminder's list for people with these roles: the same for everyone
+        who shares them, so worked out once per delivery run."""
+        key = (tuple(sorted(roles)), today)
+        if key not in self._reading:
+            if self._all_policies is None:
+                self._all_policies = self.register.policies()
+            self._reading[key] = [
+                {"policy": p, "summary": self.summary(p), "adopted_long": long_date(p.adopted),
+                 "link": f"{self.config.base_url}/policies/{p.id}"}
+                for p in reading_list(self._all_policies, Person("", "", roles), today)]
+        return self._reading[key]
 
     def summary(self, policy: PolicyRecord) -> str:
         """What a policy covers, in one line: its summary, else its first sentence."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .dates import parse_date
+from .dates import date_spans
 from .errors import InputError
 from .model import ROLES
 from .terms import Term, holidays, parse_terms
@@ -190,17 +190,10 @@ def _weekdays(value: Any) -> tuple[int, ...]:
 
 
 def _closures(value: Any) -> tuple[Closure, ...]:
-    if not isinstance(value, list):
-        raise ValueError("expected [[closures]] tables with name, start and end")
-    closures = []
-    for item in value:
-        if not isinstance(item, dict) or set(item) != {"name", "start", "end"}:
-            raise ValueError("each [[closures]] needs exactly name, start and end")
-        start, end = parse_date(str(item["start"])), parse_date(str(item["end"]))
-        if end < start:
-            raise ValueError(f"closure '{item['name']}' ends ({end}) before it starts ({start})")
-        closures.append(Closure(_text(item["name"]), start, end))
-    return tuple(sorted(closures, key=lambda c: c.start))
+    spans = date_spans(value, "closures")
+    for name, _, _ in spans:
+        _text(name)
+    return tuple(sorted((Closure(*span) for span in spans), key=lambda c: c.start))
 
 
 def _with_holidays(closures: tuple[Closure, ...], terms: tuple[Term, ...]) -> tuple[Closure, ...]:

@@ -36,6 +36,24 @@ def parse_date(value: str) -> date:
         raise ValueError(f"'{value}' is not a real date ({e})") from None
 
 
+def date_spans(value: object, section: str) -> list[tuple[str, date, date]]:
+    """``[[section]]`` tables of exactly name, start and end: (name, start, end) each, the
+    end not before the start; ValueError naming the section otherwise."""
+    if not isinstance(value, list):
+        raise ValueError(f"expected [[{section}]] tables with name, start and end")
+    spans = []
+    for item in value:
+        if not isinstance(item, dict) or set(item) != {"name", "start", "end"}:
+            raise ValueError(f"each [[{section}]] needs exactly name, start and end")
+        name = str(item["name"]).strip()
+        start, end = parse_date(str(item["start"])), parse_date(str(item["end"]))
+        if end < start:
+            raise ValueError(f"{section.rstrip('s')} '{name}' ends ({end}) before it starts "
+                             f"({start})")
+        spans.append((name, start, end))
+    return spans
+
+
 def parse_due(value: str) -> date:
     """A due date: ``YYYY-MM-DD``, or ``YYYY-MM`` meaning the last day of that month."""
     m = _MONTH.match(value.strip())

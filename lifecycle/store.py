@@ -575,6 +575,15 @@ class Register:
                          " AND school_year = ?", [person_key, school_year])
         return {(r[0], r[1]) for r in rows}
 
+    def confirmed_by(self, person_key: str) -> dict[tuple[str, int], set[str]]:
+        """(policy, version) -> the school years in which this person confirmed it."""
+        found: dict[tuple[str, int], set[str]] = {}
+        for policy_id, version, year in self._db.execute(
+                "SELECT policy_id, version, school_year FROM confirmations WHERE person_key = ?",
+                [person_key]):
+            found.setdefault((policy_id, version), set()).add(year or "")
+        return found
+
     def confirmed_years(self) -> dict[str, dict[str, set[str]]]:
         """policy -> school year -> who confirmed its current version in that year."""
         found: dict[str, dict[str, set[str]]] = {}

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from .dates import long_date, parse_date
+from .dates import date_spans, long_date
 
 HALF_TERMS = ("autumn-1", "autumn-2", "spring-1", "spring-2", "summer-1", "summer-2")
 _DUE_TERM = re.compile(r"^\s*((?:autumn|spring|summer)-[12])\s+(\d{4})\s*$", re.IGNORECASE)
@@ -41,20 +41,11 @@ class Term:
 
 def parse_terms(value: Any) -> tuple[Term, ...]:
     """``[[terms]]`` tables (name, start, end), sorted; names from HALF_TERMS; no overlaps."""
-    if not isinstance(value, list):
-        raise ValueError("expected [[terms]] tables with name, start and end")
     terms = []
-    for item in value:
-        if not isinstance(item, dict) or set(item) != {"name", "start", "end"}:
-            raise ValueError("each [[terms]] needs exactly name, start and end")
-        name = str(item["name"]).strip().lower()
-        if name not in HALF_TERMS:
-            raise ValueError(f"'{item['name']}' is not a half term (names: "
-                             f"{', '.join(HALF_TERMS)})")
-        start, end = parse_date(str(item["start"])), parse_date(str(item["end"]))
-        if end < start:
-            raise ValueError(f"term {name} ends ({end}) before it starts ({start})")
-        terms.append(Term(name, start, end))
+    for name, start, end in date_spans(value, "terms"):
+        if name.lower() not in HALF_TERMS:
+            raise ValueError(f"'{name}' is not a half term (names: {', '.join(HALF_TERMS)})")
+        terms.append(Term(name.lower(), start, end))
     terms.sort(key=lambda t: t.start)
     for earlier, later in zip(terms, terms[1:], strict=False):
         if later.start <= earlier.end:

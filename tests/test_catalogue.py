@@ -168,7 +168,7 @@ def test_bad_terms_are_clear_errors(run: Run, data_dir: Path) -> None:
             "'easter' is not a half term (names: autumn-1, autumn-2, spring-1, spring-2, "
             "summer-1, summer-2)",
         TERMS.replace('end = 2027-07-22', 'end = 2027-06-01'):
-            "term summer-2 ends (2027-06-01) before it starts (2027-06-07)",
+            "term 'summer-2' ends (2027-06-01) before it starts (2027-06-07)",
     }
     for terms, message in cases.items():
         config.write_text(base + terms)
