@@ -16,7 +16,7 @@ from lifecycle.model import Confirmation, Person, PolicyRecord
 
 from .app import Site, _article, client_address, page, problem, site_of
 
-Handler = Callable[[Request, Site, Person, str], Awaitable[Response]]
+Handler = Callable[[Request, Site, str, Person, str], Awaitable[Response]]
 _OFFICE = confirmations.ASK_THE_OFFICE
 
 
@@ -37,7 +37,7 @@ def annual_link(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return problem(request, 410, "This link is from an earlier school year",
                            f"It was for {year.replace('-', '/')}; this year's reminder has a "
                            f"link of its own. {_OFFICE}")
-        return await handler(request, site, person, year)
+        return await handler(request, site, person_key, person, year)
     return checked
 
 
@@ -50,9 +50,9 @@ def _done(site: Site, key: str, policy: PolicyRecord) -> Confirmation | None:
 
 
 @annual_link
-async def annual_page(request: Request, site: Site, person: Person, year: str) -> Response:
+async def annual_page(request: Request, site: Site, person_key: str, person: Person,
+                      year: str) -> Response:
     key = request.path_params["token"]
-    person_key = confirmations.read_annual_token(site.secret, key)[0]
     opened = site.register.openings(person_key, year)
     items = [{"policy": p, "done": _done(site, person_key, p),
               "opened": (p.id, p.version) in opened} for p in _reading(site, person)]
@@ -68,14 +68,14 @@ def _policy_in(site: Site, person: Person, policy_id: str) -> PolicyRecord | Non
 
 
 @annual_link
-async def annual_read(request: Request, site: Site, person: Person, year: str) -> Response:
+async def annual_read(request: Request, site: Site, person_key: str, person: Person,
+                      year: str) -> Response:
     """One policy to read, from the person's page; opening it is recorded."""
     token = request.path_params["token"]
     policy = _policy_in(site, person, request.path_params["policy_id"])
     if policy is None:
         return problem(request, 404, "Not found",
                        f"That policy is not one your reminder asks you to read. {_OFFICE}")
-    person_key = confirmations.read_annual_token(site.secret, token)[0]
     await site.write(lambda: site.register.add_opening(person_key, policy.id, policy.version,
                                                        year, site.now()))
     path = await site.rendered(policy, policy.version, "html")
@@ -87,10 +87,10 @@ async def annual_read(request: Request, site: Site, person: Person, year: str) -
 
 
 @annual_link
-async def annual_confirm(request: Request, site: Site, person: Person, year: str) -> Response:
+async def annual_confirm(request: Request, site: Site, person_key: str, person: Person,
+                         year: str) -> Response:
     """Confirm one policy (pressing twice records once), or every opened one at once."""
     token = request.path_params["token"]
-    person_key = confirmations.read_annual_token(site.secret, token)[0]
     wanted = request.path_params.get("policy_id")       # none: every opened policy
     reading = _reading(site, person)
     waiting = [p for p in reading if _done(site, person_key, p) is None]
