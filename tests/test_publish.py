@@ -76,8 +76,9 @@ def test_publish_writes_an_index_pages_word_and_tagged_pdfs(run: Run, school: Pa
                               [w.casefold() for w in words(text)]), policy_id
     with browser() as b:
         for name in ("index.html", "social-networking.html"):
-            tab = b.new_page()
+            tab = b.new_page(viewport={"width": 375, "height": 800})     # a phone
             tab.goto((out / name).as_uri())
+            assert tab.evaluate("document.documentElement.scrollWidth") <= 375, name
             assert axe_violations(tab) == [], name
 
 
