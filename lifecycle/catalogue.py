@@ -133,11 +133,9 @@ def body_for(e: Entry, approvers: dict[str, tuple[str, ...]]) -> str:
                      f"[\"{role}\"]), or give --approver", field="approver")
 
 
-def fields_from(e: Entry, approvers: dict[str, tuple[str, ...]],
-                given: dict[str, object]) -> dict[str, object]:
-    """A new policy's front matter fields from a catalogue entry: its approving body,
-    interval ("school decides": the interval given), who reads it and whether it is
-    published. What the office gave explicitly wins."""
+def fields_from(e: Entry, approvers: dict[str, tuple[str, ...]]) -> dict[str, object]:
+    """A new policy's front matter fields from a catalogue entry: its title, approving body,
+    interval (none when the school decides), who reads it and whether it is published."""
     fields: dict[str, object] = {
         "title": e.title, "approver": body_for(e, approvers),
         "reminder_audience": ["staff"] if e.staff else [],
@@ -146,4 +144,4 @@ def fields_from(e: Entry, approvers: dict[str, tuple[str, ...]],
     if e.interval_months is not None:
         years = e.interval_months // 12
         fields["review_interval"] = f"{years} year{'' if years == 1 else 's'}"
-    return {**fields, **{k: v for k, v in given.items() if v is not None and v != ""}}
+    return fields

@@ -112,18 +112,18 @@ def policy_fields(inst: Instance, entry_id: str | None,
     from .catalogue import entry, fields_from, load_catalogue
 
     config = inst.config
+    chosen = {k: v for k, v in given.items() if v is not None and v != ""}   # what was given
+    defaults: dict[str, object] = {"approver": next(iter(config.approvers), "Governing Body"),
+                                   "review_interval": "3 years", "reminder_audience": ["staff"]}
     if entry_id:
         try:
             found = entry(entry_id, load_catalogue())
         except InputError as e:
             raise InputError(e.message, field="--from-catalogue") from None
-        fields = fields_from(found, config.approvers, given)
-    else:
-        if not given.get("title"):
-            raise InputError("a title is needed (or --from-catalogue ENTRY)", field="--title")
-        defaults = {"approver": next(iter(config.approvers), "Governing Body"),
-                    "review_interval": "3 years", "reminder_audience": ["staff"]}
-        fields = {**defaults, **{k: v for k, v in given.items() if v is not None and v != ""}}
+        defaults = fields_from(found, config.approvers)
+    elif "title" not in chosen:
+        raise InputError("a title is needed (or --from-catalogue ENTRY)", field="--title")
+    fields = {**defaults, **chosen}
     order = ("id", "title", "school", "approver", "adopted", "review_due", "review_interval",
              "audiences", "reminder_audience", "statutory", "publish")
     return {k: fields[k] for k in order if k in fields}
