@@ -154,17 +154,51 @@ def people() -> None:
 @people.command("import")
 @click.argument("csv_file", metavar="FILE.csv", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--skip-invalid", is_flag=True, help="Import the good rows, list the rejected.")
+@click.option("--preview", is_flag=True, help="Show what would change, row by row; change nothing.")
 @click.pass_context
-def people_import(ctx: click.Context, csv_file: Path, skip_invalid: bool) -> None:
-    """Add or update people from a CSV (name,email,roles,start_date,end_date), by email."""
-    from lifecycle.operations import import_people
+def people_import(ctx: click.Context, csv_file: Path, skip_invalid: bool, preview: bool) -> None:
+    """Add or update people from a staff list (CSV: name or surname and forename, email,
+    roles, start_date, end_date, in any order), by email."""
+    from lifecycle import operations
 
     inst = _open(ctx)
-    result = import_people(inst, csv_file, skip_invalid, inst.now())
+    if preview:
+        _print_preview(operations.preview_people(inst, csv_file), csv_file)
+        return
+    result = operations.import_people(inst, csv_file, skip_invalid, inst.now(), _who())
     click.echo(f"{csv_file}: {result.added} added, {result.updated} updated, "
                f"{result.unchanged} unchanged, {len(result.rejected)} rejected.")
     for error in result.rejected:
         click.echo(f"  rejected {error}", err=True)
+
+
+def _who() -> str:
+    """Who made a change from the command line, for the audit log."""
+    import getpass
+
+    return f"{getpass.getuser()} (command line)"
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, tuple):
+        return ";".join(value)
+    return "-" if value is None else str(value)
+
+
+def _print_preview(preview: Any, csv_file: Path) -> None:
+    for row in preview.rows:
+        if row.outcome != "unchanged":
+            changes = "; ".join(f"{f}: {_shown(old)} -> {_shown(new)}"
+                                for f, (old, new) in row.changes.items())
+            click.echo(f"line {row.line}: {row.outcome} {row.person.name} <{row.person.email}>"
+                       + (f" ({changes})" if changes else ""))
+    for error in preview.rejected:
+        click.echo(f"rejected {error}")
+    if preview.ignored:
+        click.echo(f"columns ignored: {', '.join(preview.ignored)}")
+    click.echo(f"{csv_file}: would add {preview.count('added')}, change "
+               f"{preview.count('changed')}, leave {preview.count('unchanged')} unchanged, "
+               f"reject {len(preview.rejected)}. Nothing was changed.")
 
 
 @people.command("list")
@@ -478,14 +512,12 @@ def approve(ctx: click.Context, policy_id: str, meeting_text: str, minute: str,
             now_text: str | None) -> None:
     """Record the approval at a meeting: adopt the open draft (or no changes), bound to the
     meeting, the minute and the text's SHA-256."""
-    import getpass
-
     from lifecycle.operations import approve as adopt
 
     inst = _open(ctx)
     result = adopt(inst, policy_id, _date(meeting_text, "--meeting"), minute,
                    _option_date(next_text, "--next"), notes,
-                   f"{getpass.getuser()} (command line)", _now(inst, now_text),
+                   _who(), _now(inst, now_text),
                    changed_since_pack)
     outcome = result.outcome
     change = (f"adopted draft {result.draft.number} as version {outcome.version}"

@@ -47,7 +47,7 @@ def school(root: Path) -> Instance:
     rows += [f"Governor {n},gov{n}@example.org,governor,2020-01-01," for n in range(GOVERNORS)]
     people = root / "people.csv"
     people.write_text("\n".join(rows) + "\n")
-    operations.import_people(inst, people, False, SETUP)
+    operations.import_people(inst, people, False, SETUP, "bench")
     for n in range(POLICIES):
         fields: dict[str, object] = {
             "id": f"policy-{n:02d}", "title": f"Policy number {n}", "school": "St Ann's School",

@@ -34,7 +34,7 @@ if TYPE_CHECKING:   # each operation imports what it uses, so a command loads on
     from .meetings import Agenda, Approved, DraftAdded
     from .model import PolicySource
     from .outbox import Message
-    from .people import ImportResult
+    from .people import ImportResult, Preview
     from .policies import NewText, ReviewOutcome, SyncResult
     from .rules import Batch, Rules
     from .store import Register
@@ -72,11 +72,19 @@ def people(inst: Instance) -> list[Person]:
         return register.people()
 
 
-def import_people(inst: Instance, path: Path, skip_invalid: bool, now: datetime) -> ImportResult:
+def import_people(inst: Instance, path: Path, skip_invalid: bool, now: datetime,
+                  by: str) -> ImportResult:
     from .people import import_people as upsert_all
 
     with inst.register() as register:
-        return upsert_all(register, path, skip_invalid, now)
+        return upsert_all(register, path, skip_invalid, now, by)
+
+
+def preview_people(inst: Instance, path: Path) -> Preview:
+    from .people import preview_people as preview
+
+    with inst.register() as register:
+        return preview(register, path)
 
 
 def record_review(inst: Instance, policy_id: str, reviewed_on: date, next_due: date | None,

@@ -1,11 +1,16 @@
-"""The directory of people: reading and validating a CSV export (name,email,roles,...)."""
+"""The directory of people: reading and validating a staff list exported as CSV.
+
+A school information system's export is taken as it comes: columns in any order, under the
+names such systems use (``Surname`` and ``Forename``, ``Email Address``), names written
+"Okafor, Adaeze", UK dates, a byte-order mark, semicolons or tabs, UTF-8 or UTF-16."""
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
-from datetime import datetime
+import re
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,27 +21,75 @@ from .errors import InputError
 from .model import ROLES, Person, email_key
 from .store import Register
 
-COLUMNS = ("name", "email", "roles", "start_date", "end_date")
 MAX_BYTES = 5_000_000      # a directory of 50,000 people is about 4 MB
+# our column -> the headers that mean it (compared lower-case, '_' as a space)
+ALIASES = {
+    "name": ("name", "full name", "preferred name", "known as"),
+    "forename": ("forename", "first name", "given name", "preferred forename",
+                 "legal forename"),
+    "surname": ("surname", "last name", "family name", "preferred surname", "legal surname"),
+    "email": ("email", "email address", "e-mail", "e-mail address", "work email",
+              "school email"),
+    "roles": ("roles", "role"),
+    "start_date": ("start date", "start", "employment start", "date started"),
+    "end_date": ("end date", "end", "leaving date", "employment end", "date left"),
+}
+_HEADERS = {alias: column for column, aliases in ALIASES.items() for alias in aliases}
+DATES = ("start_date", "end_date")
+_UK_DAY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+EXPECTED = "name (or surname and forename), email, roles, start_date, end_date"
 
 
 @dataclass
 class PeopleFile:
-    """What a CSV holds: valid rows (with their line) and one error per rejected row."""
+    """What a CSV holds: valid rows (with their line), one error per rejected row, the
+    columns it gave and the ones ignored."""
 
     people: list[tuple[int, Person]] = field(default_factory=list)
     rejected: list[InputError] = field(default_factory=list)
+    columns: set[str] = field(default_factory=set)
+    ignored: list[str] = field(default_factory=list)
 
 
 def _has_undecodable(values: list[str]) -> bool:
     return any(any("\udc80" <= ch <= "\udcff" for ch in v) for v in values)
 
 
+def _day(value: str) -> date:
+    """ISO (2024-09-01) or, as a spreadsheet in England writes it, day/month/year."""
+    m = _UK_DAY.match(value)
+    if m is None:
+        try:
+            return parse_date(value)
+        except ValueError as e:
+            if "real date" in str(e):
+                raise
+            raise ValueError(f"'{value}' is not a date (expected DD/MM/YYYY or YYYY-MM-DD)"
+                             ) from None
+    try:
+        return date(int(m[3]), int(m[2]), int(m[1]))
+    except ValueError as e:
+        raise ValueError(f"'{value}' is not a real date ({e}; read as day/month/year)") from None
+
+
+def display_name(row: dict[str, str]) -> str:
+    """The name people use: "Okafor, Adaeze" becomes "Adaeze Okafor"; without a name column,
+    forename and surname."""
+    name = row.get("name", "").strip()
+    if name.count(",") == 1:
+        surname, forename = (part.strip() for part in name.split(","))
+        if surname and forename:
+            return f"{forename} {surname}"
+    if name:
+        return name
+    return f"{row.get('forename', '').strip()} {row.get('surname', '').strip()}".strip()
+
+
 def parse_person(row: dict[str, str], path: Path, line: int) -> Person:
     def fail(column: str, message: str) -> InputError:
         return InputError(message, file=path, line=line, field=column)
 
-    name = row["name"].strip()
+    name = display_name(row)
     if not name:
         raise fail("name", "is empty")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
@@ -45,17 +98,17 @@ def parse_person(row: dict[str, str], path: Path, line: int) -> Person:
         email = validate_email(row["email"].strip(), check_deliverability=False).normalized
     except EmailNotValidError as e:
         raise fail("email", f"'{row['email'].strip()}' is not a valid address ({e})") from None
-    roles = tuple(r.strip().lower() for r in row["roles"].split(";") if r.strip())
+    roles = tuple(r.strip().lower() for r in re.split(r"[;,]", row["roles"]) if r.strip())
     if not roles:
         raise fail("roles", f"is empty (roles: {', '.join(ROLES)}, separated by ';')")
     for role in roles:
         if role not in ROLES:
             raise fail("roles", f"unknown role '{role}' (roles: {', '.join(ROLES)})")
     dates = {}
-    for column in ("start_date", "end_date"):
-        value = row[column].strip()
+    for column in DATES:
+        value = row.get(column, "").strip()
         try:
-            dates[column] = parse_date(value) if value else None
+            dates[column] = _day(value) if value else None
         except ValueError as e:
             raise fail(column, str(e)) from None
     start, end = dates["start_date"], dates["end_date"]
@@ -65,16 +118,37 @@ def parse_person(row: dict[str, str], path: Path, line: int) -> Person:
                   end_date=end)
 
 
+def _decode(data: bytes, path: Path) -> str:
+    """UTF-8 (with or without its byte-order mark), or UTF-16 as Excel's "Unicode text"."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise InputError("not readable UTF-16 text (save the file as 'CSV UTF-8')",
+                             file=path, line=1, field="encoding") from None
+    if len(data) > 3 and data[1::2].count(0) > len(data) // 4:
+        raise InputError("UTF-16 text without its byte-order mark: save the file as "
+                         "'CSV UTF-8'", file=path, line=1, field="encoding")
+    return data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+
+
+def _delimiter(text: str) -> str:
+    """Comma, semicolon (spreadsheets set to a European locale) or tab (Excel's "Unicode
+    text"): whichever the header line has most of."""
+    header = text.split("\n", 1)[0]
+    return max(",;\t", key=header.count)
+
+
 def read_people(path: Path) -> PeopleFile:
-    """Every row checked; a header that is not exactly our columns rejects the whole file."""
+    """Every row checked; a header without the columns we need rejects the whole file."""
     try:
         if path.stat().st_size > MAX_BYTES:
             raise InputError(f"is larger than {MAX_BYTES // 1_000_000} MB: is it the staff list?",
                              file=path)
-        text = path.read_bytes().decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+        text = _decode(path.read_bytes(), path)
     except OSError as e:
         raise InputError(e.strerror or str(e), file=path) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     try:
         return _read_rows(reader, path)
     except csv.Error as e:     # a field longer than the csv module allows, a stray NUL
@@ -82,12 +156,29 @@ def read_people(path: Path) -> PeopleFile:
                          line=reader.line_num or 1) from None
 
 
-def _read_rows(reader: Any, path: Path) -> PeopleFile:
-    header = [h.strip().lower() for h in next(reader, [])]
-    if sorted(header) != sorted(COLUMNS):
-        raise InputError(f"expected the columns {','.join(COLUMNS)}, got {','.join(header)}",
+def _header(given: list[str], path: Path) -> tuple[list[str | None], PeopleFile]:
+    """Each header's column (None: ignored); the columns must name a person."""
+    found: PeopleFile = PeopleFile()
+    header: list[str | None] = []
+    for text in given:
+        column = _HEADERS.get(" ".join(text.replace("_", " ").lower().split()))
+        if column in found.columns:
+            raise InputError(f"two columns mean {column} ('{text}' is the second)",
+                             file=path, line=1, field="header")
+        header.append(column)
+        if column is None:
+            found.ignored.append(text.strip())
+        else:
+            found.columns.add(column)
+    named = "name" in found.columns or {"forename", "surname"} <= found.columns
+    if not named or not {"email", "roles"} <= found.columns:
+        raise InputError(f"expected the columns {EXPECTED}, got {','.join(given)}",
                          file=path, line=1, field="header")
-    result = PeopleFile()
+    return header, found
+
+
+def _read_rows(reader: Any, path: Path) -> PeopleFile:
+    header, result = _header(next(reader, []), path)
     seen: dict[str, int] = {}
     line = reader.line_num + 1
     for values in reader:
@@ -100,7 +191,8 @@ def _read_rows(reader: Any, path: Path) -> PeopleFile:
             if len(values) != len(header):
                 raise InputError(f"expected {len(header)} values, got {len(values)}",
                                  file=path, line=line, field="columns")
-            person = parse_person(dict(zip(header, values, strict=True)), path, line)
+            row = {c: v for c, v in zip(header, values, strict=True) if c is not None}
+            person = parse_person(row, path, line)
             key = email_key(person.email)
             if key in seen:
                 raise InputError(f"{person.email} already appears on line {seen[key]}",
@@ -114,6 +206,47 @@ def _read_rows(reader: Any, path: Path) -> PeopleFile:
     return result
 
 
+FIELDS = ("name", "email", "roles", "start_date", "end_date")
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    """What importing one row does: added, changed (field -> before, after) or unchanged."""
+
+    line: int
+    person: Person
+    outcome: str
+    changes: dict[str, tuple[Any, Any]]
+
+
+@dataclass(frozen=True)
+class Preview:
+    rows: list[RowOutcome]
+    rejected: list[InputError]
+    ignored: list[str]
+
+    def count(self, outcome: str) -> int:
+        return sum(r.outcome == outcome for r in self.rows)
+
+
+def preview_people(register: Register, path: Path) -> Preview:
+    """What importing the file would do, row by row, without changing anything. A date column
+    the file does not have keeps what the register holds."""
+    parsed = read_people(path)
+    rows = []
+    for line, person in parsed.people:
+        before = register.person(email_key(person.email))
+        if before is None:
+            rows.append(RowOutcome(line, person, "added", {}))
+            continue
+        kept = {c: getattr(before, c) for c in DATES if c not in parsed.columns}
+        person = replace(person, **kept)
+        changes = {f: (getattr(before, f), getattr(person, f)) for f in FIELDS
+                   if getattr(before, f) != getattr(person, f)}
+        rows.append(RowOutcome(line, person, "changed" if changes else "unchanged", changes))
+    return Preview(rows, parsed.rejected, parsed.ignored)
+
+
 @dataclass(frozen=True)
 class ImportResult:
     added: int
@@ -122,17 +255,18 @@ class ImportResult:
     rejected: list[InputError]
 
 
-def import_people(register: Register, path: Path, skip_invalid: bool,
-                  now: datetime) -> ImportResult:
+def import_people(register: Register, path: Path, skip_invalid: bool, now: datetime,
+                  by: str) -> ImportResult:
     """Upsert every valid row in one transaction; any bad row aborts unless ``skip_invalid``."""
-    parsed = read_people(path)
-    if parsed.rejected and not skip_invalid:
-        raise parsed.rejected[0]
-    counts = {"added": 0, "updated": 0, "unchanged": 0}
     with register.transaction():
-        for _, person in parsed.people:
-            counts[register.upsert_person(person, email_key(person.email), now)] += 1
+        preview = preview_people(register, path)
+        if preview.rejected and not skip_invalid:
+            raise preview.rejected[0]
+        counts = {"added": 0, "updated": 0, "unchanged": 0}
+        for row in preview.rows:
+            counts[register.upsert_person(row.person, email_key(row.person.email), now,
+                                          by)] += 1
         if counts["added"] or counts["updated"]:
             register.audit(now, "people.imported", path.name, **counts,
-                           rejected=len(parsed.rejected))
-    return ImportResult(**counts, rejected=parsed.rejected)
+                           rejected=len(preview.rejected), by=by)
+    return ImportResult(**counts, rejected=preview.rejected)

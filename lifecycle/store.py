@@ -501,8 +501,9 @@ class Register:
         row = self._one("SELECT * FROM people WHERE email_key = ?", [key])
         return _person(row) if row else None
 
-    def upsert_person(self, person: Person, key: str, now: datetime) -> str:
-        """Add or update by email key; returns 'added', 'updated' or 'unchanged'."""
+    def upsert_person(self, person: Person, key: str, now: datetime, by: str) -> str:
+        """Add or update by email key; returns 'added', 'updated' or 'unchanged'. ``by``: who
+        made the change, for the audit log."""
         values = _person_fields(person)
         with self.transaction():
             row = self._one("SELECT * FROM people WHERE email_key = ?", [key])
@@ -510,13 +511,13 @@ class Register:
                 stamp = now.isoformat()
                 self._insert("people", {**values, "email_key": key, "created_at": stamp,
                                         "updated_at": stamp})
-                self.audit(now, "person.added", key, **values)
+                self.audit(now, "person.added", key, **values, by=by)
                 return "added"
             changes = {k: [row[k], v] for k, v in values.items() if row[k] != v}
             if not changes:
                 return "unchanged"
             self._update("people", "id", row["id"], {**values, "updated_at": now.isoformat()})
-            self.audit(now, "person.updated", key, changes=changes)
+            self.audit(now, "person.updated", key, changes=changes, by=by)
             return "updated"
 
     # -- read and confirm ------------------------------------------------------------------

@@ -19,7 +19,7 @@ def assert_refused(result, pattern: str) -> None:  # type: ignore[no-untyped-def
 
 
 CSV_CASES = {
-    "wrong columns": ("name,email,role\nAnn,ann@example.org,staff\n", r"people\.csv:1: header: "),
+    "wrong columns": ("name,mail,role\nAnn,ann@example.org,staff\n", r"people\.csv:1: header: "),
     "too few values": (HEADER + GOOD + "Bob,bob@example.org,staff\n",
                        r"people\.csv:3: columns: expected 5 values, got 3"),
     "bad email": (HEADER + GOOD + "Bob,bob@,staff,,\n", r"people\.csv:3: email: 'bob@' is not"),
