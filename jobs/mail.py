@@ -64,6 +64,20 @@ def header_safe(text: str) -> str:
     return _CONTROL.sub(" ", text).strip()
 
 
+def header_line(name: str, value: str) -> bytes:
+    """A header folded and RFC 2047-encoded by the email package, but never folded straight
+    after the name: the package moves a value that would just fit on a line of its own to
+    the next line, and some programs then show the subject with a leading space. The first
+    line may then pass 78 characters, well within the 998 the standard allows."""
+    head = EmailMessage(policy=SMTP)
+    head[name] = value
+    folded = b"".join(SMTP.fold_binary(k, v) for k, v in head.items())
+    for fold in (b":\r\n ", b": \r\n "):
+        if folded.startswith(name.encode() + fold):
+            return name.encode() + b": " + folded[len(name) + len(fold):]
+    return folded
+
+
 def part(headers: dict[str, str], body: bytes) -> bytes:
     """One MIME part: ASCII headers we wrote ourselves, a blank line, an encoded body."""
     return "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode("ascii") + b"\r\n" + body
@@ -172,9 +186,7 @@ class Composer:
         (a subject is shared by everyone who gets the same reminder)."""
         key = (name, value)
         if key not in self._headers:
-            head = EmailMessage(policy=SMTP)
-            head[name] = value
-            self._headers[key] = b"".join(SMTP.fold_binary(k, v) for k, v in head.items())
+            self._headers[key] = header_line(name, value)
         return self._headers[key]
 
     def recipient(self, name: str, address: str) -> bytes:

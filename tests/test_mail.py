@@ -191,3 +191,16 @@ def test_the_digest_lists_who_is_unconfirmed_after_every_chaser(inst: Instance) 
     assert "Policy for Social Networking (version 1): 0 of 5 confirmed" in text
     assert "not confirmed after every chaser (4)" in text
     assert "David Okafor (d.okafor@example.org): Policy for Social Networking, version 1" in text
+
+
+def test_no_header_is_folded_straight_after_its_name(inst: Instance) -> None:
+    from jobs.mail import header_line
+
+    # the email package alone gives b"Subject:\r\n 30 overdue ..." for this one
+    subject = "30 overdue review reminder: reminder: November since Networking January"
+    assert header_line("Subject", subject) == f"Subject: {subject}\r\n".encode()
+    long = " ".join(["Networking"] * 20)
+    folded = header_line("Subject", long)
+    assert folded.startswith(b"Subject: Networking") and b"\r\n Networking" in folded
+    for mail in delivered(inst).values():
+        assert not str(mail["Subject"]).startswith(" ")
