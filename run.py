@@ -22,8 +22,24 @@ from lifecycle.errors import InputError, LifecycleError
 from lifecycle.instance import DB_FILE, ENV_VAR, Instance, default_root
 
 
+def _data_after(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.find_root().obj = value
+
+
 class _Group(click.Group):
-    """Turns the domain's errors into one line and exit 1, never a traceback."""
+    """Turns the domain's errors into one line and exit 1, never a traceback; every command
+    takes --data after its name too (``people list --data DIR``)."""
+
+    group_class = type      # sub-groups are _Groups as well
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not isinstance(cmd, click.Group):
+            cmd.params.append(click.Option(
+                ["--data"], type=click.Path(file_okay=False, path_type=Path),
+                expose_value=False, callback=_data_after, is_eager=True,
+                help="Instance directory (as before the command name)."))
+        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         import sqlite3

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import REPO, Run
 
 
@@ -190,3 +191,12 @@ def test_the_readme_command_reference_is_generated_from_the_commands() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert "### `policy-lifecycle review record`" in readme
+
+
+def test_data_works_after_the_command_name(run: Run, people: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POLICY_LIFECYCLE_DATA", str(tmp_path / "elsewhere"))
+    result = run("people", "list", "--data", str(people), "--json")
+    assert result.exit_code == 0, result.output
+    assert "chair.governor@example.org" in result.output
+    assert run("status", "--data", str(people)).exit_code == 0
