@@ -34,7 +34,7 @@ class _Group(click.Group):
     group_class = type      # sub-groups are _Groups as well
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
-        if not isinstance(cmd, click.Group):
+        if not isinstance(cmd, click.Group) or cmd.invoke_without_command:
             cmd.params.append(click.Option(
                 ["--data"], type=click.Path(file_okay=False, path_type=Path),
                 expose_value=False, callback=_data_after, is_eager=True,
@@ -164,15 +164,17 @@ def status(ctx: click.Context, as_json: bool, now_text: str | None) -> None:
 
 @cli.group()
 def people() -> None:
-    """The directory of people (import, list)."""
+    """The directory of people (import, list, export, erase)."""
 
 
 @people.command("import")
 @click.argument("csv_file", metavar="FILE.csv", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--skip-invalid", is_flag=True, help="Import the good rows, list the rejected.")
 @click.option("--preview", is_flag=True, help="Show what would change, row by row; change nothing.")
+@now_option
 @click.pass_context
-def people_import(ctx: click.Context, csv_file: Path, skip_invalid: bool, preview: bool) -> None:
+def people_import(ctx: click.Context, csv_file: Path, skip_invalid: bool, preview: bool,
+                  now_text: str | None) -> None:
     """Add or update people from a staff list (CSV: name or surname and forename, email,
     roles, start_date, end_date, in any order), by email."""
     from lifecycle import operations
@@ -181,7 +183,8 @@ def people_import(ctx: click.Context, csv_file: Path, skip_invalid: bool, previe
     if preview:
         _print_preview(operations.preview_people(inst, csv_file), csv_file)
         return
-    result = operations.import_people(inst, csv_file, skip_invalid, inst.now(), _who())
+    result = operations.import_people(inst, csv_file, skip_invalid, _now(inst, now_text),
+                                      _who())
     click.echo(f"{csv_file}: {result.added} added, {result.updated} updated, "
                f"{result.unchanged} unchanged, {len(result.rejected)} rejected.")
     for error in result.rejected:
@@ -236,6 +239,40 @@ def people_list(ctx: click.Context, as_json: bool, now_text: str | None) -> None
     click.echo(_table([(p.name, p.email, ";".join(p.roles), p.start_date, p.end_date,
                         "yes" if p.active_on(today) else "no") for p in found],
                       ["NAME", "EMAIL", "ROLES", "START", "END", "ACTIVE"]))
+
+
+@people.command("export")
+@click.argument("email", metavar="EMAIL")
+@now_option
+@click.pass_context
+def people_export(ctx: click.Context, email: str, now_text: str | None) -> None:
+    """Everything held about a person, as JSON (a subject access request): the directory
+    entry, every message sent to them with its date and subject, every confirmation."""
+    from lifecycle.operations import export_person
+
+    inst = _open(ctx)
+    _print_json(export_person(inst, email, _now(inst, now_text)))
+
+
+@people.command("erase")
+@click.argument("email", metavar="EMAIL")
+@click.option("--force", is_flag=True, help="Erase someone who is still active.")
+@now_option
+@click.pass_context
+def people_erase(ctx: click.Context, email: str, force: bool, now_text: str | None) -> None:
+    """Replace a leaver's name and address everywhere (the register, the audit log, the mail
+    files under data/mail/) with a pseudonym; dates and counts of their messages and
+    confirmations stay, as anonymous evidence."""
+    from jobs.mailfiles import scrub_mail_files
+    from lifecycle.operations import erase_person
+
+    inst = _open(ctx)
+    result = erase_person(inst, email, force, _now(inst, now_text), _who(),
+                          lambda known, pseudonym: scrub_mail_files(inst.root / "mail", known,
+                                                                    pseudonym))
+    counts = ", ".join(f"{what}: {n}" for what, n in result.counts.items())
+    click.echo(f"Erased {email}: now '{result.pseudonym.name}'; kept as anonymous evidence: "
+               f"{counts}; mail files rewritten: {result.files}.")
 
 
 def _read_text(path: Path) -> Any:
@@ -807,18 +844,21 @@ def _collector_resting() -> Iterator[None]:
 @cli.group(invoke_without_command=True)
 @click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed", "skipped"]),
               help="Only messages with this status.")
+@click.option("--all", "show_all", is_flag=True, help="Include the skipped messages.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list, one object per message.")
 @click.pass_context
-def outbox(ctx: click.Context, status: str | None, as_json: bool) -> None:
-    """What was sent, what is pending, what failed (retry with 'outbox retry ID')."""
+def outbox(ctx: click.Context, status: str | None, show_all: bool, as_json: bool) -> None:
+    """What was sent, what is pending, what failed (retry with 'outbox retry ID'). Skipped
+    messages (decided, deliberately not sent) are shown with --all or --status skipped."""
     if ctx.invoked_subcommand is not None:
         return
     from dataclasses import asdict
 
+    from lifecycle.model import Status
     from lifecycle.operations import outbox as messages
 
     view = messages(_open(ctx), status)
-    rows = view.messages
+    rows = [m for m in view.messages if show_all or status or m.status != Status.SKIPPED]
     if as_json:
         _print_json([asdict(m) for m in rows])
         return
@@ -829,6 +869,12 @@ def outbox(ctx: click.Context, status: str | None, as_json: bool) -> None:
                        "ERROR"]))
     click.echo(", ".join(f"{n} {s}" for s, n in sorted(view.counts.items()))
                or "The outbox is empty.")
+    if view.counts.get(Status.SKIPPED) and not (show_all or status):
+        click.echo(f"Skipped: {SKIPPED_MEANS} Not listed above; see them with --all.")
+
+
+SKIPPED_MEANS = ("decided but deliberately not sent: a prompt already out of date when the "
+                 "service caught up after being stopped, or a reminder overtaken by a newer one.")
 
 
 def _minutes(moment: datetime | None) -> str:
@@ -837,13 +883,14 @@ def _minutes(moment: datetime | None) -> str:
 
 @outbox.command("retry")
 @click.argument("message_id", metavar="ID", type=int)
+@now_option
 @click.pass_context
-def outbox_retry(ctx: click.Context, message_id: int) -> None:
+def outbox_retry(ctx: click.Context, message_id: int, now_text: str | None) -> None:
     """Queue a failed message again; the next delivery sends it."""
     from lifecycle.operations import retry_message
 
     inst = _open(ctx)
-    message = retry_message(inst, message_id, inst.now())
+    message = retry_message(inst, message_id, _now(inst, now_text))
     click.echo(f"message {message.id} to {message.to_email} is pending again.")
 
 

@@ -69,7 +69,7 @@ def build_packs(inst: Instance, rendered: Path) -> int:
     with inst.register() as register:
         composer = Composer(register, inst.config, rendered, ensure_secret(inst.root))
         packs = [m for m in register.outbox.messages() if m.kind == Kind.PACK]
-        return sum(len(composer.compose(m, PACK_DAY)) for m in packs)
+        return sum(len(composer.compose(m, PACK_DAY)[1]) for m in packs)
 
 
 def render_each_once(inst: Instance, rendered: Path) -> None:

@@ -120,7 +120,7 @@ def delivery(root: Path, staff: int, policies: int, title: str) -> None:
         evaluate(inst, NOW)
         with inst.register() as register:
             composer = Composer(register, inst.config, data / "rendered", ensure_secret(data))
-            messages = [(m.to_email, composer.compose(m, NOW))
+            messages = [(m.to_email, composer.compose(m, NOW)[1])
                         for m in register.outbox.deliverable(NOW)]
         with sqlite3.connect(inst.db_path) as db:     # the reference's messages, not ours
             db.execute("DELETE FROM messages")

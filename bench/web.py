@@ -20,6 +20,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.service import free_port, instance  # noqa: E402
 from lifecycle.confirmations import Ack, ensure_secret, make_token  # noqa: E402
+from lifecycle.instance import Instance  # noqa: E402
 
 STAFF = 2000
 LUA = """
@@ -53,9 +54,11 @@ def main() -> None:
         data = instance(tmp, staff=STAFF)
         secret = ensure_secret(data)
         tokens = tmp / "tokens.txt"
+        with Instance.at(data).register() as register:
+            refs = register.person_refs()
         tokens.write_text("\n".join(
-            make_token(secret, Ack(f"staff{i:05d}@example.org", "social-networking", 1,
-                                   "2026-27")) for i in range(STAFF)) + "\n")
+            make_token(secret, Ack("", "social-networking", 1, "2026-27"),
+                       refs[f"staff{i:05d}@example.org"]) for i in range(STAFF)) + "\n")
         script = tmp / "confirm.lua"
         script.write_text(LUA % tokens)
         port = free_port()

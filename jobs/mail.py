@@ -38,6 +38,7 @@ from lifecycle.errors import LifecycleError
 from lifecycle.model import Draft, Kind, Meeting, Person, PolicyRecord, State, Status, email_key
 from lifecycle.outbox import Message, mail_domain
 from lifecycle.policies import require_policy
+from lifecycle.personal_data import past_keeping
 from lifecycle.status import status_row
 from lifecycle.store import Register
 from lifecycle.terms import due_phrase, term_ending
@@ -45,7 +46,6 @@ from lifecycle.terms import due_phrase, term_ending
 TEMPLATES = Path(__file__).resolve().parent.parent / "documents" / "templates" / "mail"
 DOCX_TYPE = ("application", "vnd.openxmlformats-officedocument.wordprocessingml.document")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
-DIGEST_HORIZON_DAYS = 60
 MAX_CHANGES = 12
 
 
@@ -136,6 +136,9 @@ class Composer:
         self._all_policies: list[PolicyRecord] | None = None
         self._reading: dict[tuple[tuple[str, ...], date], list[dict[str, Any]]] = {}
         self._listings: dict[tuple[str, tuple[tuple[str, bool], ...]], tuple[str, Markup]] = {}
+        self._refs: dict[str, str] | None = None
+        for environment in (self.html, self.text):
+            environment.filters["long_date"] = long_date
 
     def policy(self, policy_id: str) -> PolicyRecord:
         if policy_id not in self._policies:
@@ -151,8 +154,8 @@ class Composer:
             self._documents[key] = result.path.read_bytes()
         return file_name(policy.id, policy.version, "docx"), self._documents[key]
 
-    def compose(self, message: Message, now: datetime) -> bytes:
-        """The message as bytes, ready for SMTP or an .eml file.
+    def compose(self, message: Message, now: datetime) -> tuple[str, bytes]:
+        """The message's subject, and the message as bytes, ready for SMTP or an .eml file.
 
         Headers come from the email package (folding, RFC 2047 for names); the MIME body is
         assembled from parts, the Word document's base64 part serialised once per policy
@@ -179,7 +182,7 @@ class Composer:
                    f"Message-ID: {message.message_id}\r\nAuto-Submitted: auto-generated\r\n"
                    f'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="{boundary}"'
                    "\r\n\r\n".encode("ascii")]
-        return b"".join(headers) + multipart(parts, boundary)
+        return subject, b"".join(headers) + multipart(parts, boundary)
 
     def folded(self, name: str, value: str) -> bytes:
         """A header folded and RFC 2047-encoded by the email package, once per distinct value
@@ -244,7 +247,7 @@ class Composer:
             return self._review(message, policy, now, context), context
         if message.kind in (Kind.REMINDER, Kind.UPDATED, Kind.CHASE):
             token = make_token(self.secret, Ack(message.person_key, policy.id, policy.version,
-                                                message.period))
+                                                message.period), self.ref(message.person_key))
             context["ack_link"] = f"{self.config.base_url}/ack/{token}"
         if message.kind == Kind.REMINDER:
             return f"Annual reminder: please read the {policy.title}", context
@@ -271,7 +274,7 @@ class Composer:
             done = year in years if policy.yearly else bool(years)
             if not (chase and done):
                 listed.append({**item, "done": done})
-        token = annual_token(self.secret, message.person_key, year)
+        token = annual_token(self.secret, self.ref(message.person_key), year)
         ladder = self.config.chase_after_days
         template = "annual_chase" if chase else "annual"
         text, html = self.listing(template, listed)
@@ -382,14 +385,16 @@ class Composer:
         rows = [status_row(p, today, self.config, unmanned) for p in self.register.policies()]
         problems = [r for r in rows if r.problem]
         overdue = [r for r in rows if r.state == State.OVERDUE]
-        upcoming = [r for r in rows if r.state != State.OVERDUE
-                    and r.days_until_due <= DIGEST_HORIZON_DAYS]
+        upcoming = [r for r in rows if r.state in (State.DUE_SOON, State.DUE)]
         failures = self.register.outbox.messages(status=Status.FAILED)
         pending = self.register.outbox.count(Status.PENDING)
         monday = today - timedelta(days=today.weekday())
         rates, unconfirmed = self._confirmations(today)
         context = {"overdue": overdue, "upcoming": upcoming, "failures": failures,
-                   "pending": pending, "horizon": DIGEST_HORIZON_DAYS,
+                   "pending": pending, "horizon": self.config.due_soon_days,
+                   "to_erase": past_keeping(self.register.people(), today,
+                                            self.config.keep_after_leaving_months),
+                   "keep_months": self.config.keep_after_leaving_months,
                    "week_long": long_date(monday), "confirmation_rates": rates,
                    "unconfirmed": unconfirmed, "problems": problems,
                    "statutory": self._statutory_gaps(today),
@@ -426,7 +431,14 @@ class Composer:
                      "Content-Transfer-Encoding": "base64"}, base64_lines(single(event)))
 
     def feed_link(self, person_key: str) -> str:
-        return f"{self.config.base_url}/calendar/{calendar_token(self.secret, person_key)}.ics"
+        token = calendar_token(self.secret, self.ref(person_key))
+        return f"{self.config.base_url}/calendar/{token}.ics"
+
+    def ref(self, person_key: str) -> str:
+        """The person's opaque reference for their links (all read in one query)."""
+        if self._refs is None:
+            self._refs = self.register.person_refs()
+        return self._refs.get(person_key, "")
 
     # -- meetings and their packs ------------------------------------------------------------
 

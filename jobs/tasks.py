@@ -185,14 +185,14 @@ def deliver(inst: Instance, now: datetime, stop: threading.Event | None = None) 
                 if not answered or run.server_down or stop.is_set():
                     run.result.interrupted = not run.server_down
                     break
-                outbox.mark_sending(message)
                 try:
-                    data = composer.compose(message, now)
+                    subject, data = composer.compose(message, now)
                 except Exception as e:  # noqa: BLE001 - one bad message must not stop the rest
                     outbox.mark_failed(message, now, f"could not compose: {e}")
                     run.result.failed.append((message, str(e)))
                     log.exception("could not compose %s", message.key)
                     continue
+                outbox.mark_sending(message, subject)
                 sender.inbox.put((message, data))
                 run.in_flight += 1
         finally:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .dates import date_spans
+from .dates import date_spans, parse_interval
 from .errors import InputError
 from .model import ROLES
 from .terms import Term, holidays, parse_terms
@@ -67,6 +67,7 @@ class Config:
     smtp_timeout: int = 30
     retry_for_hours: int = 48
     chase_after_days: tuple[int, ...] = (14, 28)
+    keep_after_leaving_months: int = 72
     web_bind: str = "127.0.0.1:8080"
     trusted_proxies: tuple[str, ...] = ()
 
@@ -160,6 +161,10 @@ def _proxies(value: Any) -> tuple[str, ...]:
                          ) from None
 
 
+def _interval(value: Any) -> int:
+    return parse_interval(value)
+
+
 def _month_day(value: Any) -> tuple[int, int]:
     m = re.fullmatch(r"(\d{2})-(\d{2})", str(value))
     if m is not None:
@@ -250,6 +255,7 @@ _SETTINGS: dict[tuple[str, str | None], tuple[str, Callable[[Any], Any]]] = {
     ("smtp", "user"): ("smtp_user", lambda v: str(v).strip()),
     ("smtp", "timeout"): ("smtp_timeout", _timeout),
     ("confirmations", "chase_after_days"): ("chase_after_days", _ladder),
+    ("people", "keep_after_leaving"): ("keep_after_leaving_months", _interval),
     ("web", "bind"): ("web_bind", bind_address),
     ("web", "trusted_proxies"): ("trusted_proxies", _proxies),
 }

@@ -1,16 +1,19 @@
 """Read and confirm: signed personal links, and the evidence that someone read a version.
 
-A token names person, policy, version and reminder period, signed with the instance's secret
-key (data/secret.key, created by init, mode 0600), so it cannot be guessed, forged or edited.
+A token names a person's opaque reference (never their name or address), the policy, version
+and reminder period, signed with the instance's secret key (data/secret.key, created by init,
+mode 0600), so it cannot be guessed, forged or edited.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
@@ -24,6 +27,8 @@ SECRET_FILE = "secret.key"
 _SALT = "policy-lifecycle/ack"
 _CALENDAR_SALT = "policy-lifecycle/calendar"
 _BUNDLE_SALT = "policy-lifecycle/annual"
+# The last chaser is given a week to be read before the person is listed as not confirmed.
+GRACE_AFTER_LAST_CHASER = timedelta(days=7)
 ASK_THE_OFFICE = "Please ask the school office for a new link."
 
 
@@ -49,52 +54,76 @@ class Ack:
     period: str
 
 
-def signer(secret: bytes) -> URLSafeSerializer:
-    return URLSafeSerializer(secret, salt=_SALT)
+KeyOf = Callable[[str], "str | None"]
+_INVALID = f"This link is not valid: it may have been altered or cut short. {ASK_THE_OFFICE}"
 
 
-def make_token(secret: bytes, ack: Ack) -> str:
-    token: str = signer(secret).dumps([ack.person, ack.policy_id, ack.version, ack.period])
+def _serializer(secret: bytes, salt: str, opaque: bool = True) -> URLSafeSerializer:
+    """Links carry the person's opaque reference (``people.ref``), under the salt with
+    "/ref"; links sent before that carried their address under the plain salt, and still
+    work."""
+    return URLSafeSerializer(secret, salt=salt + "/ref" if opaque else salt)
+
+
+def _dumps(secret: bytes, salt: str, ref: str, *rest: object) -> str:
+    token: str = _serializer(secret, salt).dumps([ref, *rest])
     return token
 
 
-def calendar_token(secret: bytes, person_key: str) -> str:
-    """A person's calendar feed: signed like the confirm links, under a salt of its own."""
-    token: str = URLSafeSerializer(secret, salt=_CALENDAR_SALT).dumps(person_key)
-    return token
-
-
-def read_calendar_token(secret: bytes, token: str) -> str:
+def _loads(secret: bytes, salt: str, token: str, key_of: KeyOf, size: int) -> list[Any]:
+    """[person key ("" if nobody has the reference), the rest] from a link, or BadToken."""
     try:
-        return str(URLSafeSerializer(secret, salt=_CALENDAR_SALT).loads(token))
+        ref, *rest = _serializer(secret, salt).loads(token)
+        if len(rest) == size - 1:
+            return [key_of(str(ref)) or "", *rest]
     except (BadSignature, ValueError, TypeError):
+        pass
+    try:
+        old = _serializer(secret, salt, opaque=False).loads(token)
+        values = [old] if isinstance(old, str) else list(old)
+        if len(values) == size:
+            return values
+    except (BadSignature, ValueError, TypeError):
+        pass
+    raise BadToken(_INVALID)
+
+
+def make_token(secret: bytes, ack: Ack, ref: str) -> str:
+    """A person's link to read and confirm one version; ``ref``: their opaque reference."""
+    return _dumps(secret, _SALT, ref, ack.policy_id, ack.version, ack.period)
+
+
+def calendar_token(secret: bytes, ref: str) -> str:
+    """A person's calendar feed: signed like the confirm links, under a salt of its own."""
+    return _dumps(secret, _CALENDAR_SALT, ref)
+
+
+def read_calendar_token(secret: bytes, token: str, key_of: KeyOf) -> str:
+    try:
+        [person] = _loads(secret, _CALENDAR_SALT, token, key_of, 1)
+    except BadToken:
         raise BadToken("this calendar link is not valid: it may have been altered or cut "
                        "short") from None
+    return str(person)
 
 
-def annual_token(secret: bytes, person_key: str, year: str) -> str:
+def annual_token(secret: bytes, ref: str, year: str) -> str:
     """A person's page for one school year's annual reminder: every policy it lists."""
-    token: str = URLSafeSerializer(secret, salt=_BUNDLE_SALT).dumps([person_key, year])
-    return token
+    return _dumps(secret, _BUNDLE_SALT, ref, year)
 
 
-def read_annual_token(secret: bytes, token: str) -> tuple[str, str]:
+def read_annual_token(secret: bytes, token: str, key_of: KeyOf) -> tuple[str, str]:
     """(person, school year) from an annual reminder's link."""
-    try:
-        person, year = URLSafeSerializer(secret, salt=_BUNDLE_SALT).loads(token)
-    except (BadSignature, ValueError, TypeError):
-        raise BadToken("This link is not valid: it may have been altered or cut short. "
-                       f"{ASK_THE_OFFICE}") from None
+    person, year = _loads(secret, _BUNDLE_SALT, token, key_of, 2)
     return str(person), str(year)
 
 
-def read_token(secret: bytes, token: str) -> Ack:
+def read_token(secret: bytes, token: str, key_of: KeyOf) -> Ack:
+    person, policy_id, version, period = _loads(secret, _SALT, token, key_of, 4)
     try:
-        person, policy_id, version, period = signer(secret).loads(token)
-    except (BadSignature, ValueError, TypeError):
-        raise BadToken("This link is not valid: it may have been altered or cut short. "
-                       f"{ASK_THE_OFFICE}") from None
-    return Ack(str(person), str(policy_id), int(version), str(period))
+        return Ack(str(person), str(policy_id), int(version), str(period))
+    except (ValueError, TypeError):
+        raise BadToken(_INVALID) from None
 
 
 def reading_list(policies: list[PolicyRecord], person: Person, today: date) -> list[PolicyRecord]:
@@ -122,7 +151,7 @@ class Progress:
     version: int
     asked: set[str]
     confirmed: set[str]
-    chased_out: set[str]   # asked, chased to the end of the ladder, still not confirmed
+    chased_out: set[str]   # asked, chased to the end of the ladder a week ago, not confirmed
 
     @property
     def missing(self) -> set[str]:
@@ -133,7 +162,7 @@ def progress(register: Register, policy: PolicyRecord, config: Config, today: da
              people: list[Person]) -> Progress:
     """Who was asked to read the current version (this school year, for a policy confirmed
     yearly), who confirmed it so that it counts today, and who was chased to the last rung
-    of the ladder without confirming. The annual reminder asks everyone in the policy's
+    of the ladder at least a week ago without confirming. The annual reminder asks everyone in the policy's
     reminder audience who received it this school year."""
     start, year = school_year(today, config.cycle_start)
     since = max(policy.adopted, start) if policy.yearly else policy.adopted
@@ -143,6 +172,7 @@ def progress(register: Register, policy: PolicyRecord, config: Config, today: da
     done = set(register.confirmations(policy.id, policy.version,
                                       year if policy.yearly else None))
     last = f"chase-{config.chase_after_days[-1]}" if config.chase_after_days else ""
-    chased = (box.chased(policy.id, last, since) | (box.chased("", last, start) & readers)
-              if last else set())
+    until = today - GRACE_AFTER_LAST_CHASER
+    chased = (box.chased(policy.id, last, since, until)
+              | (box.chased("", last, start, until) & readers) if last else set())
     return Progress(policy.id, policy.version, asked, done & asked, chased - done)

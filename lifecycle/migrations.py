@@ -148,3 +148,18 @@ def m005_school_year(db: Database) -> None:
     db.table("openings").create_index(["person_key", "school_year"])
     db.table("openings").create_index(["person_key", "policy_id", "version", "school_year"],
                                       unique=True)
+
+
+@migrations()
+def m006_personal_data(db: Database) -> None:
+    """Each person's opaque reference for their links (links carry no address), and the
+    subject of each message sent, for a subject access request."""
+    import secrets
+
+    people = db.table("people")
+    people.add_column("ref", str)
+    for (person_id,) in db.execute("SELECT id FROM people").fetchall():
+        db.execute("UPDATE people SET ref = ? WHERE id = ?", [secrets.token_urlsafe(12),
+                                                              person_id])
+    people.create_index(["ref"], unique=True)
+    db.table("messages").add_column("subject", str)

@@ -9,10 +9,11 @@ loads the least; delivery and rendering are one layer up: ``jobs.tasks.tick`` an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import InputError
 from .instance import Instance
@@ -29,12 +30,15 @@ from .model import (
     email_key,
 )
 
+T = TypeVar("T")
+
 if TYPE_CHECKING:   # each operation imports what it uses, so a command loads only that
     from .catalogue import Standing
     from .meetings import Agenda, Approved, DraftAdded
     from .model import PolicySource
     from .outbox import Message
     from .people import ImportResult, Preview
+    from .personal_data import Erasure
     from .policies import NewText, ReviewOutcome, SyncResult
     from .rules import Batch, Rules
     from .store import Register
@@ -78,6 +82,28 @@ def import_people(inst: Instance, path: Path, skip_invalid: bool, now: datetime,
 
     with inst.register() as register:
         return upsert_all(register, path, skip_invalid, now, by)
+
+
+def change_person(inst: Instance, change: Callable[[Register], T]) -> T:
+    """A change to the directory (``people.add_person``, ``correct_person``, ``mark_leaver``)
+    in one transaction."""
+    with inst.register() as register, register.transaction():
+        return change(register)
+
+
+def export_person(inst: Instance, email: str, now: datetime) -> dict[str, Any]:
+    from .personal_data import export_person as export
+
+    with inst.register() as register:
+        return export(register, email, now)
+
+
+def erase_person(inst: Instance, email: str, force: bool, now: datetime, by: str,
+                 scrub_files: Callable[[list[str], Person], int]) -> Erasure:
+    from .personal_data import erase_person as erase
+
+    with inst.register() as register:
+        return erase(register, email, now.date(), force, now, by, scrub_files)
 
 
 def preview_people(inst: Instance, path: Path) -> Preview:

@@ -58,6 +58,7 @@ class Message:
     next_attempt_at: datetime | None
     sent_at: datetime | None
     last_error: str
+    subject: str = ""
 
     @classmethod
     def of(cls, row: sqlite3.Row) -> Message:
@@ -69,7 +70,7 @@ class Message:
             message_id=row["message_id"], attempts=row["attempts"],
             decided_at=datetime.fromisoformat(row["decided_at"]),
             next_attempt_at=_when(row["next_attempt_at"]), sent_at=_when(row["sent_at"]),
-            last_error=row["last_error"] or "")
+            last_error=row["last_error"] or "", subject=row["subject"] or "")
 
 
 Transaction = Callable[[], AbstractContextManager[Any]]
@@ -133,8 +134,9 @@ class Outbox:
             self._db.execute(f"UPDATE messages SET {columns} WHERE id = ?",
                              [*values.values(), message_id])
 
-    def mark_sending(self, message: Message) -> None:
-        self._set(message.id, status=Status.SENDING, attempts=message.attempts + 1)
+    def mark_sending(self, message: Message, subject: str) -> None:
+        self._set(message.id, status=Status.SENDING, attempts=message.attempts + 1,
+                  subject=subject)
 
     def mark_sent(self, message: Message, now: datetime) -> None:
         self._set(message.id, status=Status.SENT, sent_at=now.isoformat(), last_error=None,
@@ -177,10 +179,11 @@ class Outbox:
         return replace(message, status=Status.PENDING, next_attempt_at=now, decided_at=now,
                        attempts=0)
 
-    def messages(self, status: Status | None = None,
-                 policy_id: str | None = None) -> list[Message]:
+    def messages(self, status: Status | None = None, policy_id: str | None = None,
+                 person_key: str | None = None) -> list[Message]:
         clauses, params = [], []
-        for column, value in (("status", status), ("policy_id", policy_id)):
+        for column, value in (("status", status), ("policy_id", policy_id),
+                              ("person_key", person_key)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
@@ -220,10 +223,11 @@ class Outbox:
              Status.SENT, since.isoformat()])
         return {r[0] for r in rows}
 
-    def chased(self, policy_id: str, stage: str, since: date) -> set[str]:
-        """Who was sent the chaser ``stage`` for a policy on or after ``since``."""
+    def chased(self, policy_id: str, stage: str, since: date, until: date) -> set[str]:
+        """Who was sent the chaser ``stage`` for a policy from ``since`` to ``until``."""
         rows = self._db.execute(
             "SELECT DISTINCT person_key FROM messages WHERE policy_id = ? AND kind = ?"
-            " AND stage = ? AND status = ? AND substr(decided_at, 1, 10) >= ?",
-            [policy_id, Kind.CHASE, stage, Status.SENT, since.isoformat()])
+            " AND stage = ? AND status = ? AND substr(decided_at, 1, 10) >= ?"
+            " AND substr(coalesce(sent_at, decided_at), 1, 10) <= ?",
+            [policy_id, Kind.CHASE, stage, Status.SENT, since.isoformat(), until.isoformat()])
         return {r[0] for r in rows}

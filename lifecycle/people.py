@@ -85,7 +85,7 @@ def display_name(row: dict[str, str]) -> str:
     return f"{row.get('forename', '').strip()} {row.get('surname', '').strip()}".strip()
 
 
-def parse_person(row: dict[str, str], path: Path, line: int) -> Person:
+def parse_person(row: dict[str, str], path: Path | None, line: int | None) -> Person:
     def fail(column: str, message: str) -> InputError:
         return InputError(message, file=path, line=line, field=column)
 
@@ -270,3 +270,48 @@ def import_people(register: Register, path: Path, skip_invalid: bool, now: datet
             register.audit(now, "people.imported", path.name, **counts,
                            rejected=len(preview.rejected), by=by)
     return ImportResult(**counts, rejected=preview.rejected)
+
+
+def _existing(register: Register, key: str) -> Person:
+    person = register.person(key)
+    if person is None:
+        raise InputError(f"nobody with the address '{key}' is in the directory", field="email")
+    return person
+
+
+def add_person(register: Register, person: Person, now: datetime, by: str) -> None:
+    """One new person (from the dashboard's form); an address already known is an error."""
+    with register.transaction():
+        known = register.person(email_key(person.email))
+        if known is not None:
+            raise InputError(f"{person.email} is already in the directory, as {known.name}",
+                             field="email")
+        register.upsert_person(person, email_key(person.email), now, by)
+
+
+def correct_person(register: Register, key: str, person: Person, now: datetime,
+                   by: str) -> str:
+    """Correct a person's name, address, roles or dates; a new address carries their
+    confirmations and messages with it. Returns 'updated' or 'unchanged'."""
+    with register.transaction():
+        _existing(register, key)
+        new_key = email_key(person.email)
+        if new_key != key:
+            other = register.person(new_key)
+            if other is not None:
+                raise InputError(f"{person.email} already belongs to {other.name}",
+                                 field="email")
+            register.rekey_person(key, new_key, now, by)
+        return register.upsert_person(person, new_key, now, by)
+
+
+def mark_leaver(register: Register, key: str, end: date, now: datetime, by: str) -> Person:
+    """A leaver: nothing is sent to them after ``end``."""
+    with register.transaction():
+        person = _existing(register, key)
+        if person.start_date and end < person.start_date:
+            raise InputError(f"{end} is before their start date {person.start_date}",
+                             field="end_date")
+        left = replace(person, end_date=end)
+        register.upsert_person(left, key, now, by)
+        return left

@@ -63,3 +63,12 @@ def next_review_stage(policy: PolicyRecord, config: Config, today: date) -> tupl
     """The next review prompt after ``today``: a lead time, the due date, or the next overdue
     reminder (they go on every few weeks until a review is recorded)."""
     return next((s, d) for s, d in _schedule(policy, config) if d > today)
+
+
+def sending_day(day: date, config: Config) -> date:
+    """The day a message due on ``day`` really goes: the first in the send window's days."""
+    for _ in range(7):
+        if day.weekday() in config.window_days:
+            break
+        day += timedelta(days=1)
+    return day

@@ -12,7 +12,7 @@ from .config import Config
 from .dates import review_state
 from .instance import Instance
 from .model import PolicyRecord, State
-from .stages import next_review_stage
+from .stages import next_review_stage, sending_day
 from .terms import due_phrase
 
 
@@ -57,7 +57,7 @@ def status_row(policy: PolicyRecord, today: date, config: Config,
         id=policy.id, title=policy.title, version=policy.version, adopted=policy.adopted,
         approver=policy.approver, review_due=policy.review_due, state=state.state,
         days_overdue=state.days_overdue, days_until_due=state.days_until_due,
-        summary=state.phrase, next_stage=stage, next_date=when,
+        summary=state.phrase, next_stage=stage, next_date=sending_day(when, config),
         due_text=due_phrase(policy.review_due, config.terms),
         problem=(f"nobody active in the {policy.approver}: no one is prompted to review it"
                  if policy.approver in unmanned else ""))

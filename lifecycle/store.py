@@ -10,6 +10,8 @@ behind the current schema. Every write takes ``now``; nothing here reads the clo
 from __future__ import annotations
 
 import json
+import re
+import secrets
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +41,7 @@ from .model import (
 if TYPE_CHECKING:
     from .outbox import Outbox
 
-SCHEMA_VERSION = 5          # the number of migrations in migrations.py (a test keeps it so)
+SCHEMA_VERSION = 6          # the number of migrations in migrations.py (a test keeps it so)
 BUSY_SECONDS = 30           # how long a writer waits for another to finish
 
 _POLICY_QUERY = """
@@ -510,7 +512,7 @@ class Register:
             if row is None:
                 stamp = now.isoformat()
                 self._insert("people", {**values, "email_key": key, "created_at": stamp,
-                                        "updated_at": stamp})
+                                        "updated_at": stamp, "ref": secrets.token_urlsafe(12)})
                 self.audit(now, "person.added", key, **values, by=by)
                 return "added"
             changes = {k: [row[k], v] for k, v in values.items() if row[k] != v}
@@ -519,6 +521,91 @@ class Register:
             self._update("people", "id", row["id"], {**values, "updated_at": now.isoformat()})
             self.audit(now, "person.updated", key, changes=changes, by=by)
             return "updated"
+
+    def person_key_of(self, ref: str) -> str | None:
+        """The person an opaque reference (from a link) stands for."""
+        row = self._one("SELECT email_key FROM people WHERE ref = ?", [ref])
+        return str(row[0]) if row else None
+
+    def person_refs(self) -> dict[str, str]:
+        """Each person's opaque reference, by key: what their links carry."""
+        return dict(self._db.execute("SELECT email_key, ref FROM people").fetchall())
+
+    def rekey_person(self, old: str, new: str, now: datetime, by: str) -> None:
+        """A person's address changed: their confirmations, openings and messages follow
+        (a message's key ends with the person's)."""
+        with self.transaction():
+            self._rekey(old, new)
+            self.audit(now, "person.address_changed", new, before=old, by=by)
+
+    def _rekey(self, old: str, new: str) -> None:
+        self._db.execute("UPDATE people SET email_key = ? WHERE email_key = ?", [new, old])
+        for table in ("confirmations", "openings"):
+            self._db.execute(f"UPDATE {table} SET person_key = ? WHERE person_key = ?",
+                             [new, old])
+        self._db.execute("UPDATE messages SET person_key = ?, key = substr(key, 1, length(key)"
+                         " - length(?)) || ? WHERE person_key = ?", [new, old, new, old])
+
+    def pseudonymise(self, key: str, pseudonym: Person, known: list[str], now: datetime,
+                     by: str) -> dict[str, int]:
+        """Replace a person everywhere with ``pseudonym`` (its address is their new key):
+        the directory entry, their messages, confirmations and openings, and every mention of
+        the ``known`` names and addresses in the audit log, which is otherwise append-only.
+        Dates and counts stay; their links stop working (a new reference)."""
+        new = pseudonym.email
+        pattern = re.compile("|".join(re.escape(k) for k in sorted(known, key=len,
+                                                                    reverse=True)), re.I)
+        with self.transaction():
+            self._rekey(key, new)
+            self._update("people", "email_key", new, {
+                **_person_fields(pseudonym), "ref": secrets.token_urlsafe(12),
+                "updated_at": now.isoformat()})
+            counts = {"messages": self._scrub_messages(new, pseudonym, pattern),
+                      "confirmations": self._db.execute(
+                          "UPDATE confirmations SET address = NULL WHERE person_key = ?",
+                          [new]).rowcount,
+                      "audit entries": self._scrub_audit(key, new, pattern)}
+            self.audit(now, "person.erased", new, by=by, **counts)
+        return counts
+
+    def _scrub_messages(self, key: str, pseudonym: Person, pattern: re.Pattern[str]) -> int:
+        self._db.execute("UPDATE messages SET to_name = ?, to_email = ? WHERE person_key = ?",
+                         [pseudonym.name, pseudonym.email, key])
+        for row in self._all("SELECT id, last_error, subject FROM messages"
+                             " WHERE last_error IS NOT NULL OR subject IS NOT NULL"):
+            scrubbed = [pattern.sub(pseudonym.name, row[c] or "") or None
+                        for c in ("last_error", "subject")]
+            if scrubbed != [row["last_error"], row["subject"]]:
+                self._db.execute("UPDATE messages SET last_error = ?, subject = ? WHERE id = ?",
+                                 [*scrubbed, row["id"]])
+        return int(self._db.execute("SELECT count(*) FROM messages WHERE person_key = ?",
+                                    [key]).fetchone()[0])
+
+    def _scrub_audit(self, old: str, new: str, pattern: re.Pattern[str]) -> int:
+        """The one change ever made to the audit log, with its guard lifted inside this
+        transaction only (SQLite's schema changes are transactional)."""
+        self._db.execute("DROP TRIGGER audit_no_update")
+        changed = 0
+        for row in self._all("SELECT id, subject, detail FROM audit"):
+            subject = new if row["subject"] == old else pattern.sub(new, row["subject"])
+            detail = pattern.sub("(erased)", row["detail"])
+            if (subject, detail) != (row["subject"], row["detail"]):
+                self._db.execute("UPDATE audit SET subject = ?, detail = ? WHERE id = ?",
+                                 [subject, detail, row["id"]])
+                changed += 1
+        self._db.execute("CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit "
+                         "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END")
+        return changed
+
+    def compact(self) -> None:
+        """Rewrite the file so that nothing erased survives in free pages or the journal."""
+        self._db.execute("VACUUM")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def confirmations_of(self, person_key: str) -> list[Confirmation]:
+        return [_confirmation(r) for r in self._all(
+            "SELECT * FROM confirmations WHERE person_key = ? ORDER BY confirmed_at, id",
+            [person_key])]
 
     # -- read and confirm ------------------------------------------------------------------
 

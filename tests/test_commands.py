@@ -33,6 +33,10 @@ def test_outbox_lists_and_filters(run: Run, people: Path) -> None:
     skipped = json.loads(run("outbox", "--status", "skipped", "--json").output)
     assert {r["stage"] for r in skipped if r["stage"].startswith("lead")} == {
         "lead-56", "lead-28", "lead-14"}
+    plain = run("outbox").output
+    assert " skipped " not in plain and plain.count(" sent ") == 11
+    assert "Skipped: decided but deliberately not sent" in plain and "--all" in plain
+    assert run("outbox", "--all").output.count(" skipped ") == 708
 
 
 def test_plan_matches_what_daily_ticks_send(run: Run, people: Path) -> None:

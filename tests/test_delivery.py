@@ -70,7 +70,8 @@ def test_permanent_refusal_is_failed_reported_and_retried_by_hand(
     assert "Delivery failures (0)" not in text and "t.ashworth@example.org" in text
     # fixed at the other end; the office retries it
     smtp_server.sink.refuse.clear()
-    retried = run("outbox", "retry", str(failed[0]["id"]))
+    retried = run("outbox", "retry", str(failed[0]["id"]), "--now",
+                  (NOW + timedelta(days=6)).isoformat())
     assert retried.exit_code == 0 and "pending again" in retried.output
     assert [m.to_email for m in deliver(inst, NOW + timedelta(days=6, minutes=1)).sent] == [
         "t.ashworth@example.org"]

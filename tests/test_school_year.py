@@ -162,7 +162,8 @@ def test_the_confirm_page_with_every_policy_passes_axe(school: Instance, tmp_pat
     from web.app import create_app
 
     secret = (inst_root := school.root).joinpath("secret.key").read_text().strip().encode()
-    token = annual_token(secret, "t1@example.org", "2026-27")
+    with school.register() as register:
+        token = annual_token(secret, register.person_refs()["t1@example.org"], "2026-27")
     clock = {"now": at(date(2026, 9, 2))}
     with TestClient(create_app(school, clock=lambda: clock["now"]),
                     base_url="http://127.0.0.1:8080") as client:

@@ -60,7 +60,14 @@ def ack_link(inst: Instance, address: str) -> str:
     """A personal /ack link to version 1, as a policy updated notice carries one (the annual
     reminder's link is /confirm/, tested below)."""
     secret = inst.root.joinpath("secret.key").read_text().strip().encode()
-    return "/ack/" + make_token(secret, Ack(address, "social-networking", 1, "2026-27"))
+    return "/ack/" + make_token(secret, Ack(address, "social-networking", 1, "2026-27"),
+                                ref_of(inst, address))
+
+
+def ref_of(inst: Instance, address: str) -> str:
+    """The person's opaque reference, which their links carry."""
+    with inst.register() as register:
+        return register.person_refs()[address]
 
 
 def annual_link(inst: Instance, address: str) -> str:
@@ -152,9 +159,10 @@ def test_bad_tokens_record_nothing(client: TestClient, inst: Instance, mangle: s
         "forged": "eyJhIjoxfQ.not-a-signature",
         "tampered": good[:5] + ("A" if good[5] != "A" else "B") + good[6:],
         "foreign key": make_token(b"another school's key", Ack("d.okafor@example.org",
-                                                               "social-networking", 1, "2026-27")),
+                                                               "social-networking", 1, "2026-27"),
+                                  ref_of(inst, "d.okafor@example.org")),
         "unknown person": make_token(inst.root.joinpath("secret.key").read_text().encode(),
-                                     Ack("mallory@example.org", "social-networking", 1, "x")),
+                                     Ack("", "social-networking", 1, "x"), "no-such-ref"),
     }[mangle]
     for response in (client.get(f"/ack/{token}"), client.post(f"/ack/{token}")):
         assert response.status_code == 400
@@ -255,8 +263,8 @@ def test_a_bad_annual_link_says_what_to_do(client: TestClient, inst: Instance,
     good = annual_link(inst, "d.okafor@example.org").rsplit("/", 1)[1]
     secret = inst.root.joinpath("secret.key").read_text().strip().encode()
     token = {"tampered": good[:5] + ("A" if good[5] != "A" else "B") + good[6:],
-             "last year": annual_token(secret, "d.okafor@example.org", "2025-26"),
-             "unknown person": annual_token(secret, "mallory@example.org", "2026-27")}[mangle]
+             "last year": annual_token(secret, ref_of(inst, "d.okafor@example.org"), "2025-26"),
+             "unknown person": annual_token(secret, "no-such-ref", "2026-27")}[mangle]
     for response in (client.get(f"/confirm/{token}"), client.post(f"/confirm/{token}"),
                      client.post(f"/confirm/{token}/social-networking")):
         assert response.status_code in (400, 410)
@@ -646,3 +654,22 @@ def test_each_governor_has_a_calendar_feed(client: TestClient, inst: Instance,
     altered = link[:-12] + ("y" if link[-12] == "x" else "x") + link[-11:]
     assert client.get(altered).status_code == 404                              # altered token
     assert client.get("/calendar/anything.ics").status_code == 404
+
+
+def test_links_carry_no_personal_data_and_old_links_still_work(client: TestClient,
+                                                               inst: Instance) -> None:
+    import base64
+
+    from itsdangerous import URLSafeSerializer
+
+    token = annual_link(inst, "d.okafor@example.org").rsplit("/", 1)[1]
+    payload = base64.urlsafe_b64decode(token.split(".")[0] + "==")
+    assert b"okafor" not in payload.lower() and b"@" not in payload
+    secret = inst.root.joinpath("secret.key").read_text().strip().encode()
+    # as links were made before: the address itself, signed under the plain salt
+    old = URLSafeSerializer(secret, salt="policy-lifecycle/annual").dumps(
+        ["d.okafor@example.org", "2026-27"])
+    assert client.get(f"/confirm/{old}").status_code == 200
+    old_ack = URLSafeSerializer(secret, salt="policy-lifecycle/ack").dumps(
+        ["d.okafor@example.org", "social-networking", 1, "2026-27"])
+    assert client.get(f"/ack/{old_ack}").status_code == 200

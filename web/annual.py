@@ -25,8 +25,8 @@ def annual_link(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def checked(request: Request) -> Response:
         site = site_of(request)
         try:
-            person_key, year = confirmations.read_annual_token(site.secret,
-                                                               request.path_params["token"])
+            person_key, year = confirmations.read_annual_token(
+                site.secret, request.path_params["token"], site.register.person_key_of)
         except confirmations.BadToken as e:
             return problem(request, 400, "This link does not work", str(e))
         person = site.register.person(person_key)

@@ -265,7 +265,8 @@ def personal_link(handler: AckHandler) -> Callable[[Request], Awaitable[Response
     async def checked(request: Request) -> Response:
         site = site_of(request)
         try:
-            ack = confirmations.read_token(site.secret, request.path_params["token"])
+            ack = confirmations.read_token(site.secret, request.path_params["token"],
+                                           site.register.person_key_of)
         except confirmations.BadToken as e:
             return problem(request, 400, "This link does not work", str(e))
         policy = site.policy(ack.policy_id)

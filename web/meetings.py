@@ -169,7 +169,8 @@ async def calendar_feed(request: Request) -> Response:
     review dates of those bodies' policies. Anyone no longer active gets nothing."""
     site = site_of(request)
     try:
-        key = confirmations.read_calendar_token(site.secret, request.path_params["token"])
+        key = confirmations.read_calendar_token(site.secret, request.path_params["token"],
+                                                site.register.person_key_of)
     except LifecycleError as e:
         return problem(request, 404, "Not found", str(e))
     person = site.register.person(key)
