@@ -37,8 +37,8 @@ from lifecycle.dates import long_date, month_phrase, span_phrase
 from lifecycle.errors import LifecycleError
 from lifecycle.model import Draft, Kind, Meeting, Person, PolicyRecord, State, Status, email_key
 from lifecycle.outbox import Message, mail_domain
-from lifecycle.policies import require_policy
 from lifecycle.personal_data import past_keeping
+from lifecycle.policies import require_policy
 from lifecycle.status import status_row
 from lifecycle.store import Register
 from lifecycle.terms import due_phrase, term_ending

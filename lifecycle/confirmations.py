@@ -162,8 +162,8 @@ def progress(register: Register, policy: PolicyRecord, config: Config, today: da
              people: list[Person]) -> Progress:
     """Who was asked to read the current version (this school year, for a policy confirmed
     yearly), who confirmed it so that it counts today, and who was chased to the last rung
-    of the ladder at least a week ago without confirming. The annual reminder asks everyone in the policy's
-    reminder audience who received it this school year."""
+    of the ladder at least a week ago without confirming. The annual reminder asks everyone
+    in the policy's reminder audience who received it this school year."""
     start, year = school_year(today, config.cycle_start)
     since = max(policy.adopted, start) if policy.yearly else policy.adopted
     box = register.outbox

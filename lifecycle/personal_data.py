@@ -44,7 +44,8 @@ def export_person(register: Register, email: str, now: datetime) -> dict[str, An
         "confirmations": [{"policy": c.policy_id, "version": c.version,
                            "school_year": c.school_year,
                            "confirmed_at": c.confirmed_at.isoformat(timespec="seconds"),
-                           "from_address": c.address} for c in register.confirmations_of(key)],
+                           "from_address": c.address or None}
+                          for c in register.confirmations_of(key)],
         "audit": [{"at": e.at.isoformat(timespec="seconds"), "action": e.action,
                    "detail": json.loads(e.detail)} for e in register.audit_log(key)],
     }
