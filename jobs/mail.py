@@ -29,6 +29,7 @@ from lifecycle.confirmations import (
     Ack,
     annual_token,
     calendar_token,
+    counts_now,
     make_token,
     progress,
     reading_list,
@@ -270,8 +271,7 @@ class Composer:
         listed = []
         for item in self.reading_items(person.roles, today) if person else []:
             policy = item["policy"]
-            years = confirmed.get((policy.id, policy.version), set())
-            done = year in years if policy.yearly else bool(years)
+            done = counts_now(policy, confirmed.get((policy.id, policy.version), set()), year)
             if not (chase and done):
                 listed.append({**item, "done": done})
         token = annual_token(self.secret, self.ref(message.person_key), year)

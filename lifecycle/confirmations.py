@@ -133,6 +133,20 @@ def reading_list(policies: list[PolicyRecord], person: Person, today: date) -> l
     return [p for p in policies if roles & set(p.reminder_audience) and p.first_adopted <= today]
 
 
+def counts_now(policy: PolicyRecord, years: set[str], year: str) -> bool:
+    """Whether confirmations of the current version given in ``years`` count in ``year``:
+    this year's for a policy confirmed yearly, any for one confirmed once per version."""
+    return year in years if policy.yearly else bool(years)
+
+
+def this_year(register: Register, policies: list[PolicyRecord], person: Person, today: date,
+              year: str) -> tuple[list[PolicyRecord], list[PolicyRecord]]:
+    """(asked, confirmed so that it counts now): the person's reading list this year."""
+    asked = reading_list(policies, person, today)
+    given = register.confirmed_by(email_key(person.email))
+    return asked, [p for p in asked if counts_now(p, given.get((p.id, p.version), set()), year)]
+
+
 def confirm(register: Register, policy: PolicyRecord, ack: Ack, address: str, now: datetime,
             cycle_start: tuple[int, int]) -> bool:
     """Record that the person read this version; True if new, False if already recorded

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import email
 import io
+import json
 import re
 import sqlite3
 import threading
@@ -15,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import Run
+from conftest import Run, snapshot
 from starlette.testclient import TestClient
 
 from jobs.tasks import deliver, evaluate
@@ -673,3 +674,110 @@ def test_links_carry_no_personal_data_and_old_links_still_work(client: TestClien
     old_ack = URLSafeSerializer(secret, salt="policy-lifecycle/ack").dumps(
         ["d.okafor@example.org", "social-networking", 1, "2026-27"])
     assert client.get(f"/ack/{old_ack}").status_code == 200
+
+# -- the People pages ------------------------------------------------------------------
+
+SIS = ("\ufeffSurname;Forename;Email Address;Role;Start Date;End Date\r\n"
+       "Okafor;Adaeze;adaeze.okafor@example.org;staff;01/09/2024;\r\n"
+       "Okafor;David;d.okafor@example.org;staff;01/09/2015;\r\n"
+       "Bell;Sam;sam.bell@;staff;;\r\n").encode()
+
+
+def _ref(inst: Instance, address: str) -> str:
+    with inst.register() as register:
+        return register.person_refs()[address]
+
+
+def _upload_staff(client: TestClient, data: bytes, name: str = "staff.csv") -> str:
+    return client.post("/admin/people/preview", data={"csrf": csrf_of(client, "/admin/people")},
+                       files={"file": (name, data, "text/csv")}).text
+
+
+def test_the_directory_shows_this_years_reading(client: TestClient, inst: Instance) -> None:
+    login(client)
+    page = client.get("/admin/people").text
+    assert "David Okafor" in page and "1 September 2015" in page
+    assert "0 of 1 confirmed" in page and "Read this year" in page
+
+
+def test_a_staff_list_is_previewed_then_imported(client: TestClient, inst: Instance) -> None:
+    login(client)
+    before = snapshot(inst.root)
+    page = _upload_staff(client, SIS)
+    assert "1 to add, 0 to change, 1 unchanged, 1 rejected" in page
+    assert "Adaeze Okafor (adaeze.okafor@example.org)" in page and "Line 4, email" in page
+    assert snapshot(inst.root) == before                # nothing before "Import"
+    token = re.search(r'name="token" value="([^"]+)"', page)[1]  # type: ignore[index]
+    done = client.post("/admin/people/import", data={"csrf": csrf_of(client), "token": token})
+    assert "1 added, 0 updated, 1 unchanged, 1 rejected" in done.text
+    with inst.register() as register:
+        [entry] = register.audit_log("adaeze.okafor@example.org")
+    assert "the office (dashboard" in entry.detail
+    again = client.post("/admin/people/import", data={"csrf": csrf_of(client), "token": token})
+    assert "expired" in again.text
+
+
+def test_a_bad_file_changes_nothing_and_says_why(client: TestClient, inst: Instance) -> None:
+    login(client)
+    before = snapshot(inst.root)
+    page = _upload_staff(client, b"who,what\nx,y\n", "wrong.csv")
+    assert 'id="file-error"' in page and "wrong.csv:1: header: expected the columns" in page
+    page = _upload_staff(client, "Name\tEmail\r\n".encode("utf-16-le"), "unicode.txt")
+    assert "UTF-16 text without its byte-order mark" in page
+    assert snapshot(inst.root) == before
+
+
+def test_add_correct_and_mark_a_leaver(client: TestClient, inst: Instance) -> None:
+    login(client)
+    bad = client.post("/admin/people", data={
+        "csrf": csrf_of(client), "name": "Sam Bell", "email": "sam.bell@", "roles": "staff"})
+    assert bad.status_code == 400 and 'id="email-error"' in bad.text
+    assert 'aria-invalid="true"' in bad.text and 'value="Sam Bell"' in bad.text
+    added = client.post("/admin/people", data={
+        "csrf": csrf_of(client), "name": "Sam Bell", "email": "sam.bell@example.org",
+        "roles": ["staff", "volunteer"], "start_date": "2026-09-01"})
+    assert "Added Sam Bell." in added.text
+    ref = _ref(inst, "sam.bell@example.org")
+    fixed = client.post(f"/admin/people/{ref}", data={
+        "csrf": csrf_of(client), "name": "Samuel Bell", "email": "S.Bell@example.org",
+        "roles": "staff", "start_date": "2026-09-01", "end_date": ""})
+    assert "Saved." in fixed.text and "Samuel Bell" in fixed.text
+    ref = _ref(inst, "s.bell@example.org")
+    left = client.post(f"/admin/people/{ref}/leaver",
+                       data={"csrf": csrf_of(client), "leaving_date": "2026-12-18"})
+    assert "leaves on 18 December 2026" in left.text
+    with inst.register() as register:
+        person = register.person("s.bell@example.org")
+        assert person is not None and str(person.end_date) == "2026-12-18"
+        assert register.person("sam.bell@example.org") is None
+    assert "address changed by the office" in left.text
+
+
+def test_export_and_erase_a_leaver(client: TestClient, inst: Instance) -> None:
+    login(client)
+    ref = _ref(inst, "j.holloway@example.org")         # left on 31 July 2026
+    held = client.get(f"/admin/people/{ref}/export.json")
+    assert held.headers["content-disposition"].startswith("attachment")
+    assert json.loads(held.text)["person"]["name"] == "James Holloway"
+    asked = client.post(f"/admin/people/{ref}/erase", data={"csrf": csrf_of(client)})
+    assert "Erase James Holloway?" in asked.text and "cannot be undone" in asked.text
+    assert _ref(inst, "j.holloway@example.org") == ref  # not yet
+    done = client.post(f"/admin/people/{ref}/erase",
+                       data={"csrf": csrf_of(client), "confirm": "yes"})
+    assert "is now &#39;Erased person" in done.text
+    assert b"holloway" not in Path(inst.root / "register.db").read_bytes().lower()
+    active = _ref(inst, "d.okafor@example.org")
+    refused = client.post(f"/admin/people/{active}/erase",
+                          data={"csrf": csrf_of(client), "confirm": "yes"})
+    assert refused.status_code == 400 and "mark them as a leaver first" in refused.text
+
+
+def test_people_pages_need_the_office_and_its_csrf(client: TestClient, inst: Instance) -> None:
+    assert client.get("/admin/people", follow_redirects=False).status_code == 303
+    login(client)
+    ref = _ref(inst, "j.holloway@example.org")
+    for path in ("/admin/people", f"/admin/people/{ref}/erase", f"/admin/people/{ref}"):
+        response = client.post(path, data={"csrf": "tampered", "confirm": "yes",
+                                           "name": "X", "email": "x@example.org"})
+        assert response.status_code == 403
+    assert client.get("/admin/people/not-a-ref").status_code == 404

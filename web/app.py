@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import re
 import secrets
 import socket
@@ -55,6 +56,10 @@ from lifecycle.store import Register
 from . import admin
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES.env.filters["long_date"] = long_date
+TEMPLATES.env.filters["fromjson"] = json.loads
+TEMPLATES.env.filters["when"] = lambda moment: (
+    f"{long_date(moment)}, {moment:%H:%M}" if moment else "")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -99,6 +104,7 @@ class Site:
         self.hashing = asyncio.Semaphore(HASHES_AT_ONCE)
         self.sessions: set[str] = set()     # the office's open sessions
         self.pending: dict[str, Pending] = {}   # reviewed texts awaiting a second step
+        self.uploads: dict[str, Any] = {}       # staff lists previewed, awaiting "Import"
 
     def hold(self, pending: Pending) -> str:
         """Keep a text awaiting confirmation for an hour (at most a few at a time)."""
@@ -341,7 +347,7 @@ async def _form(request: Request) -> tuple[Any, Response | None]:
     try:
         if length.isdigit() and int(length) > MAX_FORM_BYTES:
             raise BodyTooLarge
-        form = await request.form(max_files=1, max_fields=10)
+        form = await request.form(max_files=1, max_fields=32)
     except BodyTooLarge:
         return {}, problem(request, 413, "Too large to send",
                            f"A form here takes at most {MAX_FORM_BYTES // 1_000_000} MB, and a "
@@ -776,7 +782,7 @@ def run_web(app: Starlette, sock: socket.socket, config: Config,
 
 
 def create_app(inst: Instance, clock: Any = None) -> Starlette:
-    from . import annual, catalogue, meetings  # their pages use this module's helpers
+    from . import annual, catalogue, meetings, people  # their pages use this module's helpers
 
     site = Site(inst, clock or (lambda: inst.now()))
     https = inst.config.base_url.startswith("https://")
@@ -820,6 +826,15 @@ def create_app(inst: Instance, clock: Any = None) -> Starlette:
         Route("/admin/drafts/{policy_id}/discard", meetings.discard_draft, methods=["POST"]),
         Route("/calendar/{token}.ics", meetings.calendar_feed),
         Route("/admin/catalogue", catalogue.catalogue_page),
+        Route("/admin/people", people.people_page, methods=["GET"]),
+        Route("/admin/people", people.add, methods=["POST"]),
+        Route("/admin/people/preview", people.preview, methods=["POST"]),
+        Route("/admin/people/import", people.import_upload, methods=["POST"]),
+        Route("/admin/people/{ref}", people.person_page, methods=["GET"]),
+        Route("/admin/people/{ref}", people.correct, methods=["POST"]),
+        Route("/admin/people/{ref}/leaver", people.leaver, methods=["POST"]),
+        Route("/admin/people/{ref}/export.json", people.export, methods=["GET"]),
+        Route("/admin/people/{ref}/erase", people.erase, methods=["POST"]),
         Route("/confirm/{token}", annual.annual_page, methods=["GET"]),
         Route("/confirm/{token}", annual.annual_confirm, methods=["POST"]),
         Route("/confirm/{token}/{policy_id}", annual.annual_read, methods=["GET"]),

@@ -1,0 +1,309 @@
+"""The dashboard's People pages: the directory with this year's reading, the staff list
+uploaded with a preview before anything changes, one person's entry (correct it, mark a
+leaver), their data for a subject access request, and erasing a leaver. Every change goes
+through ``lifecycle.operations``, as the commands' do, and the audit log says who made it."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import tempfile
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from jobs.mailfiles import scrub_mail_files
+from lifecycle import confirmations, operations
+from lifecycle.dates import long_date
+from lifecycle.errors import InputError, LifecycleError
+from lifecycle.model import ROLES, Person, email_key
+from lifecycle.people import (
+    Preview,
+    add_person,
+    correct_person,
+    mark_leaver,
+    parse_person,
+    preview_people,
+)
+from lifecycle.personal_data import ERASED_DOMAIN, past_keeping
+
+from . import admin
+from .app import Site, _login_required, _query, client_address, office_form, page, site_of
+
+UPLOAD_KEPT = timedelta(hours=1)       # how long an uploaded staff list waits for "Import"
+FIELDS = ("name", "email", "start_date", "end_date")
+
+
+@dataclass
+class Upload:
+    """A staff list the office has seen previewed, kept until they import it."""
+
+    name: str
+    data: bytes
+    made: datetime
+
+
+def _by(request: Request) -> str:
+    """Who made a change from the dashboard, for the audit log."""
+    return f"the office (dashboard, from {client_address(request)})"
+
+
+def _back(path: str, **values: str) -> Response:
+    return RedirectResponse(f"{path}?{_query(**values)}", status_code=303)
+
+
+def _person_of(site: Site, ref: str) -> tuple[str, Person] | None:
+    key = site.register.person_key_of(ref)
+    person = site.register.person(key) if key else None
+    return (key, person) if key and person else None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One person in the directory as the office sees it."""
+
+    person: Person
+    ref: str
+    active: bool
+    asked: int
+    confirmed: int
+
+
+def _rows(site: Site) -> list[Row]:
+    today, year = site.now().date(), site.school_year()
+    register = site.register
+    policies, refs = register.policies(), register.person_refs()
+    rows = []
+    for person in register.people():
+        active = person.active_on(today)
+        asked, done = (confirmations.this_year(register, policies, person, today, year)
+                       if active else ([], []))
+        rows.append(Row(person, refs[email_key(person.email)], active, len(asked), len(done)))
+    return rows
+
+
+def _directory(request: Request, status: int = 200, errors: dict[str, str] | None = None,
+               values: dict[str, Any] | None = None, upload_error: str = "") -> Response:
+    site = site_of(request)
+    today = site.now().date()
+    people = site.register.people()
+    return page(request, "people.html", status=status, title="People", rows=_rows(site),
+                roles=ROLES, errors=errors or {}, values=values or {"roles": ["staff"]},
+                upload_error=upload_error, year=site.school_year().replace("-", "/"),
+                to_erase=past_keeping(people, today, site.inst.config.keep_after_leaving_months),
+                message=request.query_params.get("message", ""),
+                error=request.query_params.get("error", ""),
+                csrf=admin.csrf_token(request.session))
+
+
+async def people_page(request: Request) -> Response:
+    if (redirect := _login_required(request)) is not None:
+        return redirect
+    return _directory(request)
+
+
+def _form_values(form: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {k: str(form.get(k, "")).strip() for k in FIELDS}
+    values["roles"] = [r for r in form.getlist("roles") if r in ROLES]
+    return values
+
+
+def _form_person(values: dict[str, Any]) -> Person:
+    """The person the form describes, or InputError naming the field."""
+    return parse_person({**values, "roles": ";".join(values["roles"])}, None, None)
+
+
+def _field_errors(error: LifecycleError) -> dict[str, str]:
+    field = getattr(error, "field", None) or "form"
+    return {field: getattr(error, "message", str(error))}
+
+
+@office_form
+async def add(request: Request, form: Any) -> Response:
+    site = site_of(request)
+    values = _form_values(form)
+    try:
+        person = _form_person(values)
+        await site.write(lambda: operations.change_person(
+            site.inst, lambda r: add_person(r, person, site.now(), _by(request))))
+    except LifecycleError as e:
+        return _directory(request, 400, _field_errors(e), values)
+    return _back("/admin/people", message=f"Added {person.name}.")
+
+
+@office_form
+async def preview(request: Request, form: Any) -> Response:
+    """The uploaded staff list, row by row: nothing changes until "Import" is pressed."""
+    upload = form.get("file")
+    name = Path(str(getattr(upload, "filename", "") or "")).name
+    if not name:
+        return _directory(request, 400, upload_error="Choose the staff list (a CSV file).")
+    data = await upload.read()
+    site = site_of(request)
+    try:
+        result = await run_in_threadpool(_preview, site, name, data)
+    except LifecycleError as e:
+        return _directory(request, 400, upload_error=str(e))
+    cutoff = site.now() - UPLOAD_KEPT
+    for token in [t for t, u in site.uploads.items() if u.made < cutoff]:
+        del site.uploads[token]
+    token = secrets.token_urlsafe(24)
+    site.uploads[token] = Upload(name, data, site.now())
+    return page(request, "people_preview.html", title="Check the staff list", preview=result,
+                file_name=name, token=token, csrf=admin.csrf_token(request.session))
+
+
+def _preview(site: Site, name: str, data: bytes) -> Preview:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        try:
+            return preview_people(site.register, path)
+        except InputError as e:
+            raise InputError(e.message, file=name, line=e.line, field=e.field) from None
+
+
+@office_form
+async def import_upload(request: Request, form: Any) -> Response:
+    site = site_of(request)
+    upload = site.uploads.pop(str(form.get("token", "")), None)
+    if upload is None:
+        return _back("/admin/people", error="That preview has expired: upload the file again.")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / upload.name
+        path.write_bytes(upload.data)
+        try:
+            result = await site.write(lambda: operations.import_people(
+                site.inst, path, True, site.now(), _by(request)))
+        except LifecycleError as e:
+            return _back("/admin/people", error=str(e).replace(str(path), upload.name))
+    return _back("/admin/people", message=(
+        f"{upload.name}: {result.added} added, {result.updated} updated, {result.unchanged} "
+        f"unchanged, {len(result.rejected)} rejected (not imported)."))
+
+
+def _person_page(request: Request, key: str, person: Person, status: int = 200,
+                 errors: dict[str, str] | None = None,
+                 values: dict[str, Any] | None = None) -> Response:
+    site = site_of(request)
+    today = site.now().date()
+    asked, done = confirmations.this_year(site.register, site.register.policies(), person,
+                                          today, site.school_year())
+    given = {d.id for d in done}
+    shown = values or {"name": person.name, "email": person.email,
+                       "roles": list(person.roles), "start_date": person.start_date or "",
+                       "end_date": person.end_date or ""}
+    return page(request, "person.html", status=status, title=person.name, person=person,
+                ref=request.path_params["ref"], active=person.active_on(today),
+                reading=[(p, p.id in given) for p in asked], roles=ROLES,
+                erased=person.email.endswith("@" + ERASED_DOMAIN), values=shown,
+                errors=errors or {}, today=today, year=site.school_year().replace("-", "/"),
+                history=site.register.audit_log(key)[-20:],
+                message=request.query_params.get("message", ""),
+                csrf=admin.csrf_token(request.session))
+
+
+def _found(handler: Any) -> Any:
+    """A handler for one person, named by their opaque reference in the path."""
+    async def checked(request: Request, *form: Any) -> Response:
+        site = site_of(request)
+        found = _person_of(site, request.path_params["ref"])
+        if found is None:
+            return page(request, "error.html", status=404, title="Not found",
+                        detail="There is no such person in the directory.")
+        response: Response = await handler(request, site, *found, *form)
+        return response
+    return checked
+
+
+@_found
+async def _show(request: Request, site: Site, key: str, person: Person) -> Response:
+    return _person_page(request, key, person)
+
+
+async def person_page(request: Request) -> Response:
+    if (redirect := _login_required(request)) is not None:
+        return redirect
+    response: Response = await _show(request)
+    return response
+
+
+@office_form
+@_found
+async def correct(request: Request, site: Site, key: str, person: Person,
+                  form: Any) -> Response:
+    values = _form_values(form)
+    try:
+        changed = _form_person(values)
+        outcome = await site.write(lambda: operations.change_person(
+            site.inst, lambda r: correct_person(r, key, changed, site.now(), _by(request))))
+    except LifecycleError as e:
+        return _person_page(request, key, person, 400, _field_errors(e), values)
+    ref = site.register.person_refs()[email_key(changed.email)]
+    said = "Saved." if outcome == "updated" else "Nothing had changed."
+    return _back(f"/admin/people/{ref}", message=said)
+
+
+@office_form
+@_found
+async def leaver(request: Request, site: Site, key: str, person: Person,
+                 form: Any) -> Response:
+    try:
+        end = _day(str(form.get("leaving_date", "")))
+        left = await site.write(lambda: operations.change_person(
+            site.inst, lambda r: mark_leaver(r, key, end, site.now(), _by(request))))
+    except LifecycleError as e:
+        return _person_page(request, key, person, 400, {"leaving_date": e.message
+                                                        if isinstance(e, InputError)
+                                                        else str(e)})
+    return _back(f"/admin/people/{request.path_params['ref']}",
+                 message=f"{left.name} leaves on {long_date(end)}: nothing is sent to them "
+                         "after it.")
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InputError("choose the last day they work here", field="leaving_date") from None
+
+
+@_found
+async def _export(request: Request, site: Site, key: str, person: Person) -> Response:
+    held = await run_in_threadpool(operations.export_person, site.inst, key, site.now())
+    return Response(json.dumps(held, indent=2, default=str), media_type="application/json",
+                    headers={"Content-Disposition": 'attachment; filename='
+                             f'"personal-data-{request.path_params["ref"]}.json"'})
+
+
+async def export(request: Request) -> Response:
+    if (redirect := _login_required(request)) is not None:
+        return redirect
+    response: Response = await _export(request)
+    return response
+
+
+@office_form
+@_found
+async def erase(request: Request, site: Site, key: str, person: Person, form: Any) -> Response:
+    """First press: a page that says what erasing does; the second (confirm=yes) erases."""
+    if person.active_on(site.now().date()):
+        return _person_page(request, key, person, 400, {
+            "erase": "They are still active: mark them as a leaver first."})
+    if form.get("confirm") != "yes":
+        return page(request, "person_erase.html", title=f"Erase {person.name}?",
+                    person=person, ref=request.path_params["ref"],
+                    csrf=admin.csrf_token(request.session))
+    mail = site.inst.root / "mail"
+    result = await site.write(lambda: operations.erase_person(
+        site.inst, key, False, site.now(), _by(request),
+        lambda known, pseudonym: scrub_mail_files(mail, known, pseudonym)))
+    return _back("/admin/people", message=(
+        f"Erased: {person.name} is now '{result.pseudonym.name}' everywhere; the dates of "
+        f"{result.counts['messages']} messages and {result.counts['confirmations']} "
+        "confirmations are kept, anonymously."))
