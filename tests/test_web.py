@@ -333,9 +333,16 @@ def test_dashboard_review_and_export(client: TestClient, inst: Instance) -> None
     client.post(ack_link(inst, "d.okafor@example.org"))
     login(client)
     board = client.get("/admin")
-    assert '<span class="badge red">overdue</span> 8 years 9 months overdue' in board.text
+    assert '<span class="badge red">8 years 9 months overdue</span>' in board.text
     assert "1 of 4 (25%)" in board.text
-    assert "overdue-116" in board.text                      # the plan for the next 60 days
+    assert "overdue reminder 116" in board.text              # the plan for the next 60 days
+    assert "31 January 2018" in board.text
+    for code in ("overdue-116", "chase-14", "2026-W49", "2026-11-"):
+        assert code not in board.text, code
+    text = re.sub(r"<[^>]+>", " ", board.text)
+    assert text.index("What needs doing") < text.index("Log out")
+    assert "its review is 8 years 9 months overdue" in text
+    assert not re.search(r"overdue\s+\d+ years", text)      # said once, not "overdue 8 years … overdue"
     detail = client.get("/admin/policies/social-networking")
     assert "Not yet confirmed (3)" in detail.text and "Lucy Brennan" in detail.text
     recorded = client.post("/admin/policies/social-networking/review", data={

@@ -48,12 +48,23 @@ from lifecycle.config import Config
 from lifecycle.dates import long_date, parse_date, school_year
 from lifecycle.errors import InputError, InstanceError, LifecycleError, NeedsConfirmation
 from lifecycle.instance import Instance
-from lifecycle.model import ROLES, Confirmation, Person, PolicyRecord, State, Status, email_key
+from lifecycle.model import (
+    ROLES,
+    Confirmation,
+    Kind,
+    Person,
+    PolicyRecord,
+    State,
+    Status,
+    email_key,
+)
+from lifecycle.personal_data import past_keeping
 from lifecycle.policies import NewText, ReviewOutcome
 from lifecycle.status import StatusRow, status_row
 from lifecycle.store import Register
 
 from . import admin
+from .words import kind_words, stage_words
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters["long_date"] = long_date
@@ -402,12 +413,15 @@ def _progress(site: Site, policy: PolicyRecord,
                                   site.register.people() if people is None else people)
 
 
-def _planned(plan: operations.Plan) -> dict[tuple[str, str, str, str], int]:
-    """The plan by day, kind, policy and stage, with how many messages each."""
+def _planned(plan: operations.Plan, titles: dict[str, str],
+             chase_days: tuple[int, ...]) -> dict[tuple[str, str, str, str], int]:
+    """The plan by day, kind, policy and stage, in words, with how many messages each."""
     planned: dict[tuple[str, str, str, str], int] = {}
     for at, batch in plan.batches:
-        key = (at.strftime("%a %d %b %Y"), batch.kind, batch.policy_id or "—",
-               batch.stage or batch.period)
+        key = (f"{at:%A} {long_date(at)}", kind_words(batch.kind),
+               titles.get(batch.policy_id, "every policy they read" if batch.kind in (
+                   Kind.REMINDER, Kind.CHASE) else "–"),
+               stage_words(batch.kind, batch.stage, batch.period, chase_days))
         planned[key] = planned.get(key, 0) + len(batch.people)
     return planned
 
@@ -427,10 +441,16 @@ async def dashboard(request: Request) -> Response:
     outbox = site.register.outbox
     plan = await run_in_threadpool(operations.plan, site.inst, now, PLAN_DAYS)
     statutory = await run_in_threadpool(operations.catalogue, site.inst, now.date())
+    config = site.inst.config
+    titles = {row.id: row.title for row, _, _ in rows}
     return page(request, "dashboard.html", title="Office dashboard", policies=rows,
                 statutory=[s for s in statutory if s.state != "present"],
                 failures=outbox.messages(status=Status.FAILED), counts=outbox.counts(),
-                planned=_planned(plan), days=PLAN_DAYS, csrf=admin.csrf_token(request.session))
+                planned=_planned(plan, titles, config.chase_after_days), days=PLAN_DAYS,
+                unconfirmed=sum(len(p.chased_out) for _, _, p in rows),
+                to_erase=past_keeping(directory, now.date(), config.keep_after_leaving_months),
+                titles=titles, kind_words=kind_words, stage_words=stage_words,
+                chase_days=config.chase_after_days, csrf=admin.csrf_token(request.session))
 
 
 async def policy_admin(request: Request) -> Response:
