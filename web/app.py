@@ -305,6 +305,11 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
+def office(request: Request) -> str:
+    """Who made a change from the dashboard, for the audit log."""
+    return f"the office (dashboard, from {client_address(request)})"
+
+
 def _article(path: Path) -> str:
     """The policy's own text from its rendered page (the render is reused, not redone)."""
     html = path.read_text(encoding="utf-8")
@@ -571,7 +576,7 @@ async def _record(site: Site, policy_id: str, fields: dict[str, str], new: NewTe
 def _recorded(back: str, outcome: ReviewOutcome) -> Response:
     change = (f"adopted version {outcome.version}" if outcome.text_changed
               else "no change to the text")
-    message = f"Review recorded: {change}; next review due {outcome.next_due}."
+    message = f"Review recorded: {change}; next review due {long_date(outcome.next_due)}."
     return RedirectResponse(f"{back}?{_query(message=message)}", status_code=303)
 
 
@@ -635,7 +640,8 @@ async def add_policy(request: Request, form: Any) -> Response:
             return _add_form(request, values, error, status=400)
         except (LifecycleError, ValueError) as e:
             return _add_form(request, values, _named(e, new, name), status=400)
-    message = (f"Added: version 1, adopted {source.adopted}, review due {source.review_due}.")
+    message = (f"Added: version 1, adopted {long_date(source.adopted)}, review due "
+               f"{long_date(source.review_due)}.")
     return RedirectResponse(f"/admin/policies/{source.id}?{_query(message=message)}",
                             status_code=303)
 

@@ -3,7 +3,6 @@ Every change goes through ``lifecycle.operations``, as the commands' do."""
 
 from __future__ import annotations
 
-import getpass
 import tempfile
 from datetime import date, time
 from typing import Any
@@ -15,13 +14,23 @@ from starlette.responses import RedirectResponse, Response
 from documents.calendar import Deadline, feed
 from lifecycle import confirmations, operations
 from lifecycle.agenda import agenda
-from lifecycle.dates import parse_date
+from lifecycle.dates import long_date, parse_date
 from lifecycle.errors import InputError, LifecycleError
 from lifecycle.meetings import meeting_agenda
 from lifecycle.outbox import mail_domain
 
 from . import admin
-from .app import _login_required, _named, _query, _upload, office_form, page, problem, site_of
+from .app import (
+    _login_required,
+    _named,
+    _query,
+    _upload,
+    office,
+    office_form,
+    page,
+    problem,
+    site_of,
+)
 
 
 def _back(path: str, **values: str) -> Response:
@@ -63,7 +72,8 @@ async def add_meeting(request: Request, form: Any) -> Response:
             str(form.get("name", "")).strip() or None, site.now())
     except (LifecycleError, ValueError) as e:
         return _back("/admin/meetings", error=_labelled(e))
-    return _back("/admin/meetings", message=f"Added the {meeting.name} on {meeting.day}.")
+    return _back("/admin/meetings",
+                 message=f"Added the {meeting.name} on {long_date(meeting.day)}.")
 
 
 def _labelled(error: Exception) -> str:
@@ -84,7 +94,8 @@ async def cancel_meeting(request: Request, form: Any) -> Response:
         return problem(request, 404, "Not found", "There is no such meeting to cancel.")
     await run_in_threadpool(operations.cancel_meeting, site.inst, meeting.body, meeting.day,
                             site.now())
-    return _back("/admin/meetings", message=f"Cancelled the {meeting.name} on {meeting.day}.")
+    return _back("/admin/meetings", message=f"Cancelled the {meeting.name} on "
+                                                 f"{long_date(meeting.day)}.")
 
 
 async def agenda_page(request: Request) -> Response:
@@ -114,23 +125,29 @@ async def approve(request: Request, form: Any) -> Response:
             operations.approve, site.inst, policy_id, meeting.day,
             str(form.get("minute", "")).strip(),
             _day(next_text, "Next review due") if next_text else None,
-            str(form.get("notes", "")), f"{getpass.getuser()} (dashboard)", site.now(),
+            str(form.get("notes", "")), office(request), site.now(),
             form.get("changed_since_pack") == "yes")
     except (LifecycleError, ValueError) as e:
-        return _back(back, error=f"{policy_id}: {_labelled(e)}")
+        return _back(back, error=f"{_title(site, policy_id)}: {_labelled(e)}")
     change = (f"adopted draft {result.draft.number} as version {result.outcome.version}"
               if result.draft else "reviewed, no changes")
     warned = "".join(f" Warning: {w}." for w in result.warnings)
-    return _back(back, message=f"{policy_id}: approved, {change}; next review due "
-                               f"{result.outcome.next_due}.{warned}")
+    return _back(back, message=f"{_title(site, policy_id)}: approved, {change}; next review "
+                               f"due {long_date(result.outcome.next_due)}.{warned}")
+
+
+def _title(site: Any, policy_id: str) -> str:
+    policy = site.policy(policy_id)
+    return policy.title if policy else policy_id
 
 
 async def drafts_page(request: Request) -> Response:
     if (redirect := _login_required(request)) is not None:
         return redirect
     site = site_of(request)
+    policies = site.register.policies()
     return _office_page(request, "drafts.html", "Drafts", drafts=site.register.drafts(),
-                        policies=site.register.policies())
+                        policies=policies, titles={p.id: p.title for p in policies})
 
 
 @office_form
@@ -148,7 +165,8 @@ async def add_draft(request: Request, form: Any) -> Response:
         except (LifecycleError, ValueError) as e:
             return _back("/admin/drafts", error=_named(e, new, name))
     warned = "".join(f" Warning: {w}." for w in result.warnings)
-    return _back("/admin/drafts", message=f"{policy_id}: draft {result.draft.number} added; "
+    return _back("/admin/drafts", message=f"{_title(site, policy_id)}: draft "
+                                          f"{result.draft.number} added; "
                                           f"it goes in the next review pack.{warned}")
 
 
@@ -161,7 +179,8 @@ async def discard_draft(request: Request, form: Any) -> Response:
                                         site.now())
     except LifecycleError as e:
         return _back("/admin/drafts", error=str(e))
-    return _back("/admin/drafts", message=f"{policy_id}: draft {found.number} discarded.")
+    return _back("/admin/drafts", message=f"{_title(site, policy_id)}: draft {found.number} "
+                                          "discarded.")
 
 
 async def calendar_feed(request: Request) -> Response:

@@ -33,7 +33,7 @@ from lifecycle.people import (
 from lifecycle.personal_data import ERASED_DOMAIN, past_keeping
 
 from . import admin
-from .app import Site, _login_required, _query, client_address, office_form, page, site_of
+from .app import Site, _login_required, _query, office, office_form, page, site_of
 
 UPLOAD_KEPT = timedelta(hours=1)       # how long an uploaded staff list waits for "Import"
 FIELDS = ("name", "email", "start_date", "end_date")
@@ -46,11 +46,6 @@ class Upload:
     name: str
     data: bytes
     made: datetime
-
-
-def _by(request: Request) -> str:
-    """Who made a change from the dashboard, for the audit log."""
-    return f"the office (dashboard, from {client_address(request)})"
 
 
 def _back(path: str, **values: str) -> Response:
@@ -130,7 +125,7 @@ async def add(request: Request, form: Any) -> Response:
     try:
         person = _form_person(values)
         await site.write(lambda: operations.change_person(
-            site.inst, lambda r: add_person(r, person, site.now(), _by(request))))
+            site.inst, lambda r: add_person(r, person, site.now(), office(request))))
     except LifecycleError as e:
         return _directory(request, 400, _field_errors(e), values)
     return _back("/admin/people", message=f"Added {person.name}.")
@@ -179,7 +174,7 @@ async def import_upload(request: Request, form: Any) -> Response:
         path.write_bytes(upload.data)
         try:
             result = await site.write(lambda: operations.import_people(
-                site.inst, path, True, site.now(), _by(request)))
+                site.inst, path, True, site.now(), office(request)))
         except LifecycleError as e:
             return _back("/admin/people", error=str(e).replace(str(path), upload.name))
     return _back("/admin/people", message=(
@@ -241,7 +236,7 @@ async def correct(request: Request, site: Site, key: str, person: Person,
     try:
         changed = _form_person(values)
         outcome = await site.write(lambda: operations.change_person(
-            site.inst, lambda r: correct_person(r, key, changed, site.now(), _by(request))))
+            site.inst, lambda r: correct_person(r, key, changed, site.now(), office(request))))
     except LifecycleError as e:
         return _person_page(request, key, person, 400, _field_errors(e), values)
     ref = site.register.person_refs()[email_key(changed.email)]
@@ -256,7 +251,7 @@ async def leaver(request: Request, site: Site, key: str, person: Person,
     try:
         end = _day(str(form.get("leaving_date", "")))
         left = await site.write(lambda: operations.change_person(
-            site.inst, lambda r: mark_leaver(r, key, end, site.now(), _by(request))))
+            site.inst, lambda r: mark_leaver(r, key, end, site.now(), office(request))))
     except LifecycleError as e:
         return _person_page(request, key, person, 400, {"leaving_date": e.message
                                                         if isinstance(e, InputError)
@@ -301,7 +296,7 @@ async def erase(request: Request, site: Site, key: str, person: Person, form: An
                     csrf=admin.csrf_token(request.session))
     mail = site.inst.root / "mail"
     result = await site.write(lambda: operations.erase_person(
-        site.inst, key, False, site.now(), _by(request),
+        site.inst, key, False, site.now(), office(request),
         lambda known, pseudonym: scrub_mail_files(mail, known, pseudonym)))
     return _back("/admin/people", message=(
         f"Erased: {person.name} is now '{result.pseudonym.name}' everywhere; the dates of "
