@@ -610,7 +610,7 @@ def test_the_office_adds_a_meeting_uploads_a_draft_and_approves_it(
     assert "Policy for Social Networking: approved, adopted draft 1 as version 2" in approved.text
     [review] = inst.register().reviews("social-networking")
     assert review.approval is not None and review.approval.minute == "FGB 26/4"
-    assert review.approval.recorded_by.endswith("(dashboard)")
+    assert review.approval.recorded_by.startswith("the office (dashboard")
 
 
 def test_the_office_cancels_a_meeting_and_discards_a_draft(client: TestClient, inst: Instance,
