@@ -707,6 +707,8 @@ def serve(ctx: click.Context, now_text: str | None, bind: str | None) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     inst = _open(ctx)
+    if inst.config.loopback_warning:
+        logging.getLogger("policy_lifecycle").warning(inst.config.loopback_warning)
     offset = _now(inst, now_text) - inst.now() if now_text else timedelta(0)
 
     def clock() -> datetime:
@@ -771,6 +773,8 @@ def tick(ctx: click.Context, now_text: str | None) -> None:
     from jobs.tasks import tick as tick_once
 
     inst = _open(ctx)
+    if inst.config.loopback_warning:
+        click.echo(f"Warning: {inst.config.loopback_warning}.", err=True)
     result = tick_once(inst, _now(inst, now_text))
     sends = result.sends
     click.echo(f"{result.now.isoformat(timespec='minutes')}: {len(sends)} to send, "

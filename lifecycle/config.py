@@ -75,6 +75,22 @@ class Config:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def loopback_warning(self) -> str:
+        """What to say when mail goes to real people with links only this computer can open
+        (the default base_url with the SMTP transport); "" when all is well."""
+        from urllib.parse import urlsplit
+
+        host = urlsplit(self.base_url).hostname or ""
+        loopback = host == "localhost" or host.endswith(".localhost")
+        with contextlib.suppress(ValueError):
+            loopback = loopback or ipaddress.ip_address(host).is_loopback
+        if self.transport != "smtp" or not loopback:
+            return ""
+        return (f"messages go to real people by SMTP, but their links point to {self.base_url},"
+                " which only this computer can open: set [web] base_url in config.toml to the "
+                "address staff use")
+
 
 def _positive(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:

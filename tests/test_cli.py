@@ -200,3 +200,12 @@ def test_data_works_after_the_command_name(run: Run, people: Path, tmp_path: Pat
     assert result.exit_code == 0, result.output
     assert "chair.governor@example.org" in result.output
     assert run("status", "--data", str(people)).exit_code == 0
+
+
+def test_status_shows_the_day_a_prompt_really_goes(run: Run, initialised: Path) -> None:
+    config = initialised / "config.toml"
+    config.write_text(config.read_text().replace(
+        'days = ["mon", "tue", "wed", "thu", "fri"]', 'days = ["mon", "tue"]'))
+    [row] = json.loads(run("status", "--json", "--now", "2026-11-24T09:00").output)
+    # overdue reminder 116 falls on Wednesday 9 December; the send window opens on Monday 14th
+    assert row["next_prompt"] == {"stage": "overdue-116", "date": "2026-12-14"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -175,3 +176,18 @@ def test_a_retry_is_due_by_the_instant_across_the_autumn_clock_change(inst: Inst
         assert message.id in {m.id for m in register.outbox.deliverable(after)}
         assert message.id not in {m.id for m in register.outbox.deliverable(
             due_at - timedelta(seconds=1))}
+
+
+def test_tick_warns_when_real_mail_would_carry_loopback_links(run: Run, people: Path,
+                                                              smtp_server: Server) -> None:
+    quiet = run("tick", "--now", "2026-11-24T09:00")
+    assert "Warning" not in quiet.output                   # files: nobody is written to
+    use_smtp(people, smtp_server.port)
+    warned = run("tick", "--now", "2026-11-25T09:00")
+    assert warned.exit_code == 0
+    assert "Warning: messages go to real people by SMTP, but their links point to " \
+           "http://127.0.0.1:8080" in warned.output and "[web] base_url" in warned.output
+    config = people / "config.toml"
+    config.write_text(config.read_text().replace('base_url = "http://127.0.0.1:8080"',
+                                                 'base_url = "https://policies.example.org"'))
+    assert "Warning" not in run("tick", "--now", "2026-11-26T09:00").output

@@ -354,13 +354,16 @@ def test_dashboard_review_and_export(client: TestClient, inst: Instance) -> None
         "date": "2011-01-01", "csrf": csrf_of(client)})
     assert "is before the policy was last reviewed" in bad.text
     export = client.get("/admin/confirmations.csv")
-    rows = list(csv.reader(io.StringIO(export.text)))
+    assert export.content.startswith(b"\xef\xbb\xbf")        # UTF-8 as Excel opens it
+    rows = list(csv.reader(io.StringIO(export.text.removeprefix("\ufeff"))))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", rows[1][7])   # a date Excel reads
     assert rows[0] == ["person", "email", "role", "policy", "version", "school_year",
                        "text_sha256", "confirmed_at", "address"]
     assert rows[1][:6] == ["David Okafor", "d.okafor@example.org", "staff",
                            "social-networking", "1", "2026-27"]
     assert len(rows[1][6]) == 64
-    year = list(csv.reader(io.StringIO(client.get("/admin/confirmations-this-year.csv").text)))
+    year = list(csv.reader(io.StringIO(
+        client.get("/admin/confirmations-this-year.csv").text.removeprefix("\ufeff"))))
     assert year[0] == ["person", "email", "policy", "version", "school_year", "confirm",
                        "state", "confirmed_at"]
     states = {r[1]: r[6] for r in year[1:]}
@@ -369,7 +372,8 @@ def test_dashboard_review_and_export(client: TestClient, inst: Instance) -> None
     assert {r[5] for r in year[1:]} == {"yearly"}
     # a year on, last year's confirmation is evidence, but not this year's
     client.clock["now"] = NOW + timedelta(days=365)  # type: ignore[attr-defined]
-    later = list(csv.reader(io.StringIO(client.get("/admin/confirmations-this-year.csv").text)))
+    later = list(csv.reader(io.StringIO(
+        client.get("/admin/confirmations-this-year.csv").text.removeprefix("\ufeff"))))
     assert {r[6] for r in later[1:]} == {"not confirmed"} and later[1][4] == "2027-28"
     assert len(list(csv.reader(io.StringIO(client.get("/admin/confirmations.csv").text)))) == 2
 

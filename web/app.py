@@ -663,6 +663,7 @@ async def retry(request: Request, form: Any) -> Response:
 def _csv(name: str, header: list[str], rows: Iterable[Iterable[object]]) -> Response:
     """A CSV download; every cell neutralised against formulas."""
     out = io.StringIO()
+    out.write("\ufeff")             # Excel reads UTF-8 only after a byte-order mark
     writer = csv.writer(out)
     writer.writerow(header)
     writer.writerows([_cell(str(value)) for value in row] for row in rows)
@@ -674,9 +675,10 @@ async def export(request: Request) -> Response:
     """Every confirmation ever given: the evidence of every school year."""
     if (redirect := _login_required(request)) is not None:
         return redirect
+    tz = site_of(request).inst.config.tz
     rows = ((e.name, e.email, ";".join(e.roles), e.confirmation.policy_id,
              e.confirmation.version, e.confirmation.school_year, e.confirmation.sha256,
-             e.confirmation.confirmed_at.isoformat(), e.confirmation.address)
+             _spreadsheet_time(e.confirmation.confirmed_at, tz), e.confirmation.address)
             for e in site_of(request).register.evidence())
     return _csv("confirmations.csv", ["person", "email", "role", "policy", "version",
                                       "school_year", "text_sha256", "confirmed_at", "address"],
@@ -699,10 +701,16 @@ async def export_year(request: Request) -> Response:
             done = site.confirmation(email_key(person.email), policy, policy.version)
             rows.append((person.name, person.email, policy.title, policy.version, year,
                          policy.confirm, "confirmed" if done else "not confirmed",
-                         done.confirmed_at.isoformat() if done else ""))
+                         _spreadsheet_time(done.confirmed_at, site.inst.config.tz) if done
+                         else ""))
     return _csv(f"confirmations-{year}.csv", ["person", "email", "policy", "version",
                                               "school_year", "confirm", "state",
                                               "confirmed_at"], rows)
+
+
+def _spreadsheet_time(moment: datetime, tz: Any) -> str:
+    """The school's local time as Excel and LibreOffice read a date-time in a CSV."""
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _cell(value: str) -> str:
