@@ -581,18 +581,19 @@ def _recorded(back: str, outcome: ReviewOutcome) -> Response:
 
 
 _ADD_FIELDS = ("id", "title", "adopted", "review_due", "interval", "approver", "statutory")
-_ADD_LABELS = {"--id": "Short name", "--title": "Title", "--adopted": "Adopted on",
-               "--review-due": "Next review due", "--interval": "Reviewed every",
-               "--approver": "Approved by", "--audiences": "Who it applies to",
-               "--reminder-audience": "Who is reminded to read it each year",
-               "--from-catalogue": "Statutory policy"}
+# the command's option -> the form's field, for errors shown beside the field
+_ADD_FIELDS_OF = {"--id": "id", "--title": "title", "--adopted": "adopted",
+                  "--review-due": "review_due", "--interval": "interval",
+                  "--approver": "approver", "--audiences": "audiences",
+                  "--reminder-audience": "reminder_audience"}
 
 
 def _add_form(request: Request, values: dict[str, Any], error: str = "",
-              status: int = 200) -> Response:
+              status: int = 200, errors: dict[str, str] | None = None) -> Response:
     config = site_of(request).inst.config
     return page(request, "policy_add.html", status=status, title="Add a policy",
-                values=values, error=error, roles=ROLES, terms=bool(config.terms),
+                values=values, error=error, errors=errors or {}, roles=ROLES,
+                terms=bool(config.terms),
                 approvers=list(config.approvers) or ["Governing Body"],
                 csrf=admin.csrf_token(request.session))
 
@@ -626,6 +627,9 @@ async def add_policy(request: Request, form: Any) -> Response:
             new, name = await _upload(form, tmp)
             if new is None:
                 raise InputError("choose the policy's Word document or Markdown file")
+        except InputError as e:
+            return _add_form(request, values, status=400, errors={"file": str(e)})
+        try:
             given = {"id": values["id"], "title": values["title"],
                      "school": site.inst.config.school, "approver": values["approver"],
                      "adopted": values["adopted"], "review_due": values["review_due"],
@@ -635,9 +639,10 @@ async def add_policy(request: Request, form: Any) -> Response:
             source = await run_in_threadpool(operations.add_policy, site.inst, fields, new,
                                              site.now())
         except InputError as e:
-            label = _ADD_LABELS.get(e.field or "")
-            error = f"{label}: {e.message}" if label else _named(e, new, name)
-            return _add_form(request, values, error, status=400)
+            field = _ADD_FIELDS_OF.get(e.field or "")
+            if field:
+                return _add_form(request, values, status=400, errors={field: e.message})
+            return _add_form(request, values, _named(e, new, name), status=400)
         except (LifecycleError, ValueError) as e:
             return _add_form(request, values, _named(e, new, name), status=400)
     message = (f"Added: version 1, adopted {long_date(source.adopted)}, review due "
