@@ -298,7 +298,8 @@ async def erase(request: Request, site: Site, key: str, person: Person, form: An
     result = await site.write(lambda: operations.erase_person(
         site.inst, key, False, site.now(), office(request),
         lambda known, pseudonym: scrub_mail_files(mail, known, pseudonym)))
-    return _back("/admin/people", message=(
-        f"Erased: {person.name} is now '{result.pseudonym.name}' everywhere; the dates of "
-        f"{result.counts['messages']} messages and {result.counts['confirmations']} "
-        "confirmations are kept, anonymously."))
+    sent, confirmed = result.counts["messages"], result.counts["confirmations"]
+    return _back("/admin/people", message=(   # the name is gone: not even in this address
+        f"Erased: the person is now '{result.pseudonym.name}' everywhere; the dates of "
+        f"{sent} {'message' if sent == 1 else 'messages'} and {confirmed} "
+        f"{'confirmation' if confirmed == 1 else 'confirmations'} are kept, anonymously."))
