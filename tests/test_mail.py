@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import io
+import json
 import re
 from datetime import date, datetime
 from email import policy
@@ -12,6 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import docx
+import pytest
 from conftest import Run
 from icalendar import Calendar
 
@@ -107,7 +109,7 @@ def test_staff_reminder_keeps_the_policys_two_promises(inst: Instance) -> None:
 def test_digest_lists_the_overdue_review(inst: Instance) -> None:
     mail = delivered(inst)["office@example.org/digest"]
     assert "1 overdue" in str(mail["Subject"])
-    assert "Policy for Social Networking: due 2018-01-31, 8 years 9 months overdue" in \
+    assert "Policy for Social Networking: due 31 January 2018, 8 years 9 months overdue" in \
         text_of(mail)
     # the seed claims no catalogue entry, so every statutory policy is missing
     assert "Statutory policies missing or overdue (25)" in text_of(mail)
@@ -208,3 +210,18 @@ def test_no_header_is_folded_straight_after_its_name(inst: Instance) -> None:
     assert folded.startswith(b"Subject: Networking") and b"\r\n Networking" in folded
     for mail in delivered(inst).values():
         assert not str(mail["Subject"]).startswith(" ")
+
+
+@pytest.mark.parametrize(("due", "listed"), [("2027-01-10", True), ("2027-02-01", False)])
+def test_the_digests_due_soon_heading_is_the_registers_window(run: Run, inst: Instance,
+                                                               due: str, listed: bool) -> None:
+    run("review", "record", "social-networking", "--date", "2026-11-20", "--next", due,
+        "--now", "2026-11-20T09:00")
+    digest = delivered(inst, datetime(2026, 11, 30, 9, tzinfo=ZoneInfo("Europe/London")))[
+        "office@example.org/digest"]
+    text = text_of(digest)
+    state = json.loads(run("status", "--json", "--now", "2026-11-30T09:00").output)[0]["state"]
+    heading = f"Reviews due in the next {inst.config.due_soon_days} days ({int(listed)})"
+    assert heading in text and (state == "due-soon") == listed
+    assert "The dashboard: http://127.0.0.1:8080/admin" in text
+    assert ("due 10 January 2027" in text) == listed
