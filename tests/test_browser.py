@@ -159,10 +159,7 @@ def test_the_office_runs_a_meeting_from_the_browser(site: tuple[str, Server],
                      encoding="utf-8")
     with browser() as b:
         page = b.new_context(bypass_csp=True, viewport={"width": 1100, "height": 900}).new_page()
-        page.goto(f"{base}/admin/login")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_selector("text=Office dashboard")
+        _log_in(page, base)
         page.get_by_role("link", name="Meetings and agendas").click()
         page.wait_for_selector("text=Add a meeting")
         check(page, "meetings-empty")

@@ -216,16 +216,21 @@ def _found(handler: Any) -> Any:
     return checked
 
 
-@_found
-async def _show(request: Request, site: Site, key: str, person: Person) -> Response:
+def _office_person(handler: Any) -> Any:
+    """A page about one person, for the logged-in office only."""
+    found = _found(handler)
+
+    async def checked(request: Request) -> Response:
+        if (redirect := _login_required(request)) is not None:
+            return redirect
+        response: Response = await found(request)
+        return response
+    return checked
+
+
+@_office_person
+async def person_page(request: Request, site: Site, key: str, person: Person) -> Response:
     return _person_page(request, key, person)
-
-
-async def person_page(request: Request) -> Response:
-    if (redirect := _login_required(request)) is not None:
-        return redirect
-    response: Response = await _show(request)
-    return response
 
 
 @office_form
@@ -268,19 +273,12 @@ def _day(text: str) -> date:
         raise InputError("choose the last day they work here", field="leaving_date") from None
 
 
-@_found
-async def _export(request: Request, site: Site, key: str, person: Person) -> Response:
+@_office_person
+async def export(request: Request, site: Site, key: str, person: Person) -> Response:
     held = await run_in_threadpool(operations.export_person, site.inst, key, site.now())
     return Response(json.dumps(held, indent=2, default=str), media_type="application/json",
                     headers={"Content-Disposition": 'attachment; filename='
                              f'"personal-data-{request.path_params["ref"]}.json"'})
-
-
-async def export(request: Request) -> Response:
-    if (redirect := _login_required(request)) is not None:
-        return redirect
-    response: Response = await _export(request)
-    return response
 
 
 @office_form
