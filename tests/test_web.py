@@ -353,6 +353,8 @@ def test_dashboard_review_and_export(client: TestClient, inst: Instance) -> None
     bad = client.post("/admin/policies/social-networking/review", data={
         "date": "2011-01-01", "csrf": csrf_of(client)})
     assert "is before the policy was last reviewed" in bad.text
+    assert bad.status_code == 400 and re.search(r'id="date-error">[^<]*is before', bad.text)
+    assert 'value="2011-01-01"' in bad.text                       # what was typed is kept
     export = client.get("/admin/confirmations.csv")
     assert export.content.startswith(b"\xef\xbb\xbf")        # UTF-8 as Excel opens it
     rows = list(csv.reader(io.StringIO(export.text.removeprefix("\ufeff"))))
@@ -589,7 +591,12 @@ def test_the_office_adds_a_meeting_uploads_a_draft_and_approves_it(
     assert refused.status_code == 403                                  # no CSRF token
     bad = client.post("/admin/meetings", data={"body": "Governing Body", "date": "soon",
                                                "csrf": csrf})
-    assert "Date: &#39;soon&#39; is not a date" in bad.text
+    assert bad.status_code == 400
+    assert re.search(r'id="date-error">&#39;soon&#39; is not a date', bad.text)  # beside it
+    late = client.post("/admin/meetings", data={"body": "Governing Body", "date": "2026-12-10",
+                                                "time": "half six", "csrf": csrf})
+    assert re.search(r'id="time-error">&#39;half six&#39; is not a time', late.text)
+    assert 'value="2026-12-10"' in late.text
     added = client.post("/admin/meetings", data={"body": "Governing Body",
                                                  "date": "2026-12-10", "time": "18:30",
                                                  "name": "Full Governing Body meeting",
@@ -793,3 +800,15 @@ def test_people_pages_need_the_office_and_its_csrf(client: TestClient, inst: Ins
                                            "name": "X", "email": "x@example.org"})
         assert response.status_code == 403
     assert client.get("/admin/people/not-a-ref").status_code == 404
+
+
+def test_a_bad_draft_is_refused_beside_its_field(client: TestClient, inst: Instance) -> None:
+    login(client)
+    before = snapshot(inst.root)
+    refused = client.post("/admin/drafts", data={
+        "csrf": csrf_of(client, "/admin/drafts"), "policy": "social-networking",
+        "note": "New dates"}, files={"file": ("setup.docx", b"MZ\x90\x00" + bytes(2000))})
+    assert refused.status_code == 400
+    assert re.search(r'id="file-error">setup\.docx', refused.text)
+    assert 'value="New dates"' in refused.text
+    assert snapshot(inst.root) == before

@@ -465,11 +465,21 @@ async def policy_admin(request: Request) -> Response:
     policy = site.policy(request.path_params["policy_id"])
     if policy is None:
         return problem(request, 404, "Not found", "There is no such policy.")
+    return _policy_page(request, site, policy)
+
+
+def _policy_page(request: Request, site: Site, policy: PolicyRecord, status: int = 200,
+                 errors: dict[str, str] | None = None,
+                 values: dict[str, str] | None = None) -> Response:
+    """A policy's page in the dashboard; with ``errors`` beside the review form's fields."""
     state = _progress(site, policy)
     people = {email_key(p.email): p for p in site.register.people()}
     done = site.register.confirmations(policy.id, policy.version,
                                        site.school_year() if policy.yearly else None)
-    return page(request, "policy_admin.html", title=policy.title, policy=policy,
+    return page(request, "policy_admin.html", status=status, title=policy.title, policy=policy,
+                errors=errors or {},
+                values=values or {"date": site.now().date().isoformat(), "next": "",
+                                  "notes": ""},
                 versions=site.register.versions(policy.id),
                 row=status_row(policy, site.now().date(), site.inst.config),
                 missing=sorted((people[k] for k in state.missing if k in people),
@@ -478,7 +488,7 @@ async def policy_admin(request: Request) -> Response:
                                                          sorted(done.items())],
                 message=request.query_params.get("message", ""),
                 error=request.query_params.get("error", ""),
-                today=site.now().date().isoformat(), csrf=admin.csrf_token(request.session))
+                csrf=admin.csrf_token(request.session))
 
 
 def office_form(handler: Callable[[Request, Any], Awaitable[Response]]) -> Callable[
@@ -543,9 +553,24 @@ async def review(request: Request, form: Any) -> Response:
                         policy=site.policy(policy_id), pending=site.pending[token],
                         token=token, csrf=admin.csrf_token(request.session))
         except (LifecycleError, ValueError) as e:
-            return RedirectResponse(f"{back}?{_query(error=_named(e, new, name))}",
-                                    status_code=303)
+            return _review_refused(request, site, policy_id, e, new, name, fields)
     return _recorded(back, outcome)
+
+
+_REVIEW_FIELDS_OF = {"--date": "date", "--next": "next", "--file": "file"}
+
+
+def _review_refused(request: Request, site: Site, policy_id: str, error: Exception,
+                    new: NewText | None, name: str, fields: dict[str, str]) -> Response:
+    """The policy's page again, the error beside the field it is about."""
+    policy = site.policy(policy_id)
+    if policy is None:
+        return problem(request, 404, "Not found", "There is no such policy.")
+    field = _REVIEW_FIELDS_OF.get(getattr(error, "field", None) or "",
+                                  "file" if name and new is None else "form")
+    message = getattr(error, "message", None) if field != "file" else None
+    return _policy_page(request, site, policy, 400,
+                        {field: message or _named(error, new, name)}, fields)
 
 
 @office_form
@@ -567,10 +592,17 @@ async def review_confirm(request: Request, form: Any) -> Response:
 
 async def _record(site: Site, policy_id: str, fields: dict[str, str], new: NewText | None,
                   confirmed: bool = False) -> ReviewOutcome:
-    reviewed = parse_date(fields["date"])
-    next_due = parse_date(fields["next"].strip()) if fields["next"].strip() else None
+    reviewed = _form_date(fields["date"], "--date")
+    next_due = _form_date(fields["next"], "--next") if fields["next"].strip() else None
     return await run_in_threadpool(operations.record_review, site.inst, policy_id, reviewed,
                                    next_due, new, fields["notes"], site.now(), confirmed)
+
+
+def _form_date(text: str, option: str) -> date:
+    try:
+        return parse_date(text)
+    except ValueError as e:
+        raise InputError(str(e), field=option) from None
 
 
 def _recorded(back: str, outcome: ReviewOutcome) -> Response:

@@ -54,26 +54,46 @@ def _day(text: str, label: str) -> date:
 async def meetings_page(request: Request) -> Response:
     if (redirect := _login_required(request)) is not None:
         return redirect
+    return await _meetings(request)
+
+
+async def _meetings(request: Request, status: int = 200, errors: dict[str, str] | None = None,
+                    values: dict[str, str] | None = None) -> Response:
     site = site_of(request)
     found = await run_in_threadpool(operations.meetings, site.inst)
     today = site.now().date()
-    return _office_page(request, "meetings.html", "Meetings", meetings=found, today=today,
-                        bodies=list(site.inst.config.approvers))
+    response = _office_page(request, "meetings.html", "Meetings", meetings=found, today=today,
+                            bodies=list(site.inst.config.approvers), errors=errors or {},
+                            values=values or {})
+    response.status_code = status
+    return response
+
+
+# the command's option -> the form's field, for errors shown beside the field
+_MEETING_FIELDS_OF = {"--body": "body", "DATE": "date", "--time": "time", "--name": "name"}
 
 
 @office_form
 async def add_meeting(request: Request, form: Any) -> Response:
     site = site_of(request)
+    values = {k: str(form.get(k, "")).strip() for k in ("body", "date", "time", "name")}
     try:
-        at = str(form.get("time", "")).strip()
         meeting = await run_in_threadpool(
-            operations.add_meeting, site.inst, str(form.get("body", "")),
-            _day(str(form.get("date", "")), "Date"), time.fromisoformat(at) if at else None,
-            str(form.get("name", "")).strip() or None, site.now())
-    except (LifecycleError, ValueError) as e:
-        return _back("/admin/meetings", error=_labelled(e))
+            operations.add_meeting, site.inst, values["body"], _day(values["date"], "DATE"),
+            _clock(values["time"]), values["name"] or None, site.now())
+    except LifecycleError as e:
+        field = _MEETING_FIELDS_OF.get(getattr(e, "field", None) or "", "form")
+        message = getattr(e, "message", None) if field != "form" else None
+        return await _meetings(request, 400, {field: message or _labelled(e)}, values)
     return _back("/admin/meetings",
                  message=f"Added the {meeting.name} on {long_date(meeting.day)}.")
+
+
+def _clock(text: str) -> time | None:
+    try:
+        return time.fromisoformat(text) if text else None
+    except ValueError:
+        raise InputError(f"'{text}' is not a time (expected HH:MM)", field="--time") from None
 
 
 def _labelled(error: Exception) -> str:
@@ -144,10 +164,18 @@ def _title(site: Any, policy_id: str) -> str:
 async def drafts_page(request: Request) -> Response:
     if (redirect := _login_required(request)) is not None:
         return redirect
+    return _drafts(request)
+
+
+def _drafts(request: Request, status: int = 200, errors: dict[str, str] | None = None,
+            values: dict[str, str] | None = None) -> Response:
     site = site_of(request)
     policies = site.register.policies()
-    return _office_page(request, "drafts.html", "Drafts", drafts=site.register.drafts(),
-                        policies=policies, titles={p.id: p.title for p in policies})
+    response = _office_page(request, "drafts.html", "Drafts", drafts=site.register.drafts(),
+                            policies=policies, titles={p.id: p.title for p in policies},
+                            errors=errors or {}, values=values or {})
+    response.status_code = status
+    return response
 
 
 @office_form
@@ -163,7 +191,8 @@ async def add_draft(request: Request, form: Any) -> Response:
             result = await run_in_threadpool(operations.add_draft, site.inst, policy_id, new,
                                              str(form.get("note", "")).strip(), site.now())
         except (LifecycleError, ValueError) as e:
-            return _back("/admin/drafts", error=_named(e, new, name))
+            values = {"policy": policy_id, "note": str(form.get("note", ""))}
+            return _drafts(request, 400, {"file": _named(e, new, name)}, values)
     warned = "".join(f" Warning: {w}." for w in result.warnings)
     return _back("/admin/drafts", message=f"{_title(site, policy_id)}: draft "
                                           f"{result.draft.number} added; "
