@@ -398,7 +398,8 @@ class Composer:
                    "week_long": long_date(monday), "confirmation_rates": rates,
                    "unconfirmed": unconfirmed, "problems": problems,
                    "statutory": self._statutory_gaps(today),
-                   "dashboard": f"{self.config.base_url}/admin"}
+                   "dashboard": f"{self.config.base_url}/admin",
+                   "titles": {r.id: r.title for r in rows}}
         subject = (f"Policy digest, week of {long_date(monday)}: {len(overdue)} overdue, "
                    f"{len(upcoming)} due soon, {len(failures)} failed")
         return subject, context
