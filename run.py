@@ -268,8 +268,8 @@ def people_erase(ctx: click.Context, email: str, force: bool, now_text: str | No
 
     inst = _open(ctx)
     result = erase_person(inst, email, force, _now(inst, now_text), _who(),
-                          lambda known, pseudonym: scrub_mail_files(inst.root / "mail", known,
-                                                                    pseudonym))
+                          lambda pattern, pseudonym: scrub_mail_files(inst.root / "mail", pattern,
+                                                                      pseudonym))
     counts = ", ".join(f"{what}: {n}" for what, n in result.counts.items())
     click.echo(f"Erased {email}: now '{result.pseudonym.name}'; kept as anonymous evidence: "
                f"{counts}; mail files rewritten: {result.files}.")

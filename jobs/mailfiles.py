@@ -15,12 +15,10 @@ from lifecycle.model import Person
 ADDRESSED = ("To", "Cc", "Reply-To")
 
 
-def scrub_mail_files(root: Path, known: list[str], pseudonym: Person) -> int:
-    """Replace every ``known`` name and address in the headers and text parts of the .eml
-    files under ``root`` with the pseudonym's (each message parsed, so quoted-printable and
-    RFC 2047-encoded text is found too); returns how many files changed."""
-    pattern = re.compile("|".join(re.escape(k) for k in sorted(known, key=len, reverse=True)),
-                         re.IGNORECASE)
+def scrub_mail_files(root: Path, pattern: re.Pattern[str], pseudonym: Person) -> int:
+    """Replace every match of ``pattern`` (a person's names and addresses) in the headers and
+    text parts of the .eml files under ``root`` with the pseudonym's (each message parsed, so
+    quoted-printable and RFC 2047-encoded text is found too); returns how many changed."""
     changed = 0
     for path in sorted(root.rglob("*.eml")) if root.exists() else []:
         message = email.message_from_bytes(path.read_bytes(), policy=SMTP)

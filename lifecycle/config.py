@@ -177,10 +177,6 @@ def _proxies(value: Any) -> tuple[str, ...]:
                          ) from None
 
 
-def _interval(value: Any) -> int:
-    return parse_interval(value)
-
-
 def _month_day(value: Any) -> tuple[int, int]:
     m = re.fullmatch(r"(\d{2})-(\d{2})", str(value))
     if m is not None:
@@ -271,7 +267,7 @@ _SETTINGS: dict[tuple[str, str | None], tuple[str, Callable[[Any], Any]]] = {
     ("smtp", "user"): ("smtp_user", lambda v: str(v).strip()),
     ("smtp", "timeout"): ("smtp_timeout", _timeout),
     ("confirmations", "chase_after_days"): ("chase_after_days", _ladder),
-    ("people", "keep_after_leaving"): ("keep_after_leaving_months", _interval),
+    ("people", "keep_after_leaving"): ("keep_after_leaving_months", parse_interval),
     ("web", "bind"): ("web_bind", bind_address),
     ("web", "trusted_proxies"): ("trusted_proxies", _proxies),
 }

@@ -38,7 +38,7 @@ if TYPE_CHECKING:   # each operation imports what it uses, so a command loads on
     from .model import PolicySource
     from .outbox import Message
     from .people import ImportResult, Preview
-    from .personal_data import Erasure
+    from .personal_data import Erasure, ScrubFiles
     from .policies import NewText, ReviewOutcome, SyncResult
     from .rules import Batch, Rules
     from .store import Register
@@ -99,7 +99,7 @@ def export_person(inst: Instance, email: str, now: datetime) -> dict[str, Any]:
 
 
 def erase_person(inst: Instance, email: str, force: bool, now: datetime, by: str,
-                 scrub_files: Callable[[list[str], Person], int]) -> Erasure:
+                 scrub_files: ScrubFiles) -> Erasure:
     from .personal_data import erase_person as erase
 
     with inst.register() as register:

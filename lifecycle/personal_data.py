@@ -5,6 +5,7 @@ messages and confirmations kept as anonymous evidence (UK GDPR articles 15 and 1
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,8 +65,11 @@ class Erasure:
     files: int
 
 
+ScrubFiles = Callable[[re.Pattern[str], Person], int]
+
+
 def erase_person(register: Register, email: str, today: date, force: bool, now: datetime,
-                 by: str, scrub_files: Callable[[list[str], Person], int]) -> Erasure:
+                 by: str, scrub_files: ScrubFiles) -> Erasure:
     """Replace the person's name and address with a pseudonym in the register and, through
     ``scrub_files``, in the mail kept as files; then rewrite the database file so that no
     copy of them remains in it. Someone still active is erased only with ``force``."""
@@ -79,8 +83,10 @@ def erase_person(register: Register, email: str, today: date, force: bool, now: 
     pseudonym = Person(f"Erased person {tag}", f"erased-{tag}@{ERASED_DOMAIN}", person.roles,
                        person.start_date, person.end_date or today)
     known = _known(register, person)
-    files = scrub_files(known, pseudonym)
-    counts = register.pseudonymise(email_key(person.email), pseudonym, known, now, by)
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(known, key=len, reverse=True)),
+                         re.IGNORECASE)
+    files = scrub_files(pattern, pseudonym)
+    counts = register.pseudonymise(email_key(person.email), pseudonym, pattern, now, by)
     register.compact()
     return Erasure(pseudonym, counts, files)
 

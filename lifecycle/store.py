@@ -546,15 +546,13 @@ class Register:
         self._db.execute("UPDATE messages SET person_key = ?, key = substr(key, 1, length(key)"
                          " - length(?)) || ? WHERE person_key = ?", [new, old, new, old])
 
-    def pseudonymise(self, key: str, pseudonym: Person, known: list[str], now: datetime,
-                     by: str) -> dict[str, int]:
+    def pseudonymise(self, key: str, pseudonym: Person, pattern: re.Pattern[str],
+                     now: datetime, by: str) -> dict[str, int]:
         """Replace a person everywhere with ``pseudonym`` (its address is their new key):
-        the directory entry, their messages, confirmations and openings, and every mention of
-        the ``known`` names and addresses in the audit log, which is otherwise append-only.
-        Dates and counts stay; their links stop working (a new reference)."""
+        the directory entry, their messages, confirmations and openings, and every match of
+        ``pattern`` (their names and addresses) in the audit log, which is otherwise
+        append-only. Dates and counts stay; their links stop working (a new reference)."""
         new = pseudonym.email
-        pattern = re.compile("|".join(re.escape(k) for k in sorted(known, key=len,
-                                                                    reverse=True)), re.I)
         with self.transaction():
             self._rekey(key, new)
             self._update("people", "email_key", new, {

@@ -295,7 +295,7 @@ async def erase(request: Request, site: Site, key: str, person: Person, form: An
     mail = site.inst.root / "mail"
     result = await site.write(lambda: operations.erase_person(
         site.inst, key, False, site.now(), office(request),
-        lambda known, pseudonym: scrub_mail_files(mail, known, pseudonym)))
+        lambda pattern, pseudonym: scrub_mail_files(mail, pattern, pseudonym)))
     sent, confirmed = result.counts["messages"], result.counts["confirmations"]
     return _back("/admin/people", message=(   # the name is gone: not even in this address
         f"Erased: the person is now '{result.pseudonym.name}' everywhere; the dates of "
