@@ -171,17 +171,22 @@ def people() -> None:
 @click.argument("csv_file", metavar="FILE.csv", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--skip-invalid", is_flag=True, help="Import the good rows, list the rejected.")
 @click.option("--preview", is_flag=True, help="Show what would change, row by row; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="With --preview: a JSON object.")
 @now_option
 @click.pass_context
 def people_import(ctx: click.Context, csv_file: Path, skip_invalid: bool, preview: bool,
-                  now_text: str | None) -> None:
+                  as_json: bool, now_text: str | None) -> None:
     """Add or update people from a staff list (CSV: name or surname and forename, email,
     roles, start_date, end_date, in any order), by email."""
     from lifecycle import operations
 
     inst = _open(ctx)
     if preview:
-        _print_preview(operations.preview_people(inst, csv_file), csv_file)
+        found = operations.preview_people(inst, csv_file)
+        if as_json:
+            _print_json(found.as_json())
+        else:
+            _print_preview(found, csv_file)
         return
     result = operations.import_people(inst, csv_file, skip_invalid, _now(inst, now_text),
                                       _who())

@@ -228,6 +228,18 @@ class Preview:
     def count(self, outcome: str) -> int:
         return sum(r.outcome == outcome for r in self.rows)
 
+    def as_json(self) -> dict[str, Any]:
+        def value(v: Any) -> Any:
+            return list(v) if isinstance(v, tuple) else v
+
+        return {"rows": [{"line": r.line, "outcome": r.outcome, "name": r.person.name,
+                          "email": r.person.email,
+                          "changes": {f: [value(a), value(b)] for f, (a, b) in r.changes.items()}}
+                         for r in self.rows],
+                "rejected": [{"line": e.line, "field": e.field, "message": e.message}
+                             for e in self.rejected],
+                "ignored_columns": self.ignored}
+
 
 def preview_people(register: Register, path: Path) -> Preview:
     """What importing the file would do, row by row, without changing anything. A date column

@@ -318,7 +318,10 @@ def test_the_office_never_needs_a_terminal(site: tuple[str, Server], initialised
             assert page.evaluate("document.documentElement.scrollWidth") <= 375, path
             check(page, f"phone{path.replace('/', '-')}")
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT count(*) FROM meetings").fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM meetings").fetchone() == (1,)   # not the tampered
+    assert conn.execute("SELECT id, (SELECT count(*) FROM versions v WHERE v.policy_id = p.id)"
+                        " FROM policies p ORDER BY id").fetchall() == [
+        ("anti-bullying", 1), ("social-networking", 1)]          # nothing from the refused files
     assert conn.execute("SELECT minute FROM reviews").fetchall() == [("GB 26/4",)]
     assert conn.execute("SELECT name FROM people WHERE email_key = 'adaeze.okafor@example.org'"
                         ).fetchone() == ("Adaeze Okafor",)

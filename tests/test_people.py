@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -78,6 +79,9 @@ def test_the_preview_shows_each_row_and_changes_nothing(run: Run, people: Path) 
     assert "would add 1, change 1, leave 1 unchanged, reject 1. Nothing was changed." \
         in result.output
     assert snapshot(people) == before
+    as_json = json.loads(run("people", "import", str(path), "--preview", "--json").output)
+    assert as_json["rows"][0]["changes"] == {"roles": [["governor"], ["governor", "staff"]]}
+    assert [r["line"] for r in as_json["rejected"]] == [5]
 
 
 def test_a_file_without_date_columns_keeps_the_dates(run: Run, people: Path) -> None:
