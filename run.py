@@ -734,8 +734,7 @@ def serve(ctx: click.Context, now_text: str | None, bind: str | None) -> None:
                                                    clock().isoformat())
         service.start()
         try:
-            if not service.stop.is_set():
-                run_web(create_app(inst, clock), sock, inst.config, on_stop=service.stop.set)
+            run_web(create_app(inst, clock), sock, inst.config, service.stop)
         finally:
             service.shutdown()
 

@@ -828,9 +828,11 @@ def listen(bind: str) -> socket.socket:
 
 
 def run_web(app: Starlette, sock: socket.socket, config: Config,
-            on_stop: Callable[[], None]) -> None:
-    """uvicorn in this (the main) thread until SIGTERM or Ctrl-C, which call ``on_stop`` at
-    once (uvicorn keeps the signal to itself until it has finished). X-Forwarded-For is
+            stop: threading.Event) -> None:
+    """uvicorn in this (the main) thread until SIGTERM or Ctrl-C, which set ``stop`` at once
+    (uvicorn keeps the signal to itself until it has finished), or until ``stop`` is set: a
+    signal that came before uvicorn took the signals over set it, and must end the server
+    too. X-Forwarded-For is
     believed only from the proxies the config names: uvicorn's default trusts 127.0.0.1,
     which would let anyone on this machine choose the address recorded with a confirmation
     and step around the login throttle."""
@@ -840,8 +842,11 @@ def run_web(app: Starlette, sock: socket.socket, config: Config,
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
-            on_stop()
+            stop.set()
             super().handle_exit(sig, frame)
+
+        async def on_tick(self, counter: int) -> bool:
+            return stop.is_set() or await super().on_tick(counter)
 
     proxies = list(config.trusted_proxies)
     settings = uvicorn.Config(app, log_config=None, access_log=False, loop="uvloop",
