@@ -771,8 +771,9 @@ def admin_set_password(ctx: click.Context, password_stdin: bool) -> None:
 
 @cli.command()
 @now_option
+@click.option("--verbose", is_flag=True, help="A line per message, not per group.")
 @click.pass_context
-def tick(ctx: click.Context, now_text: str | None) -> None:
+def tick(ctx: click.Context, now_text: str | None, verbose: bool) -> None:
     """Evaluate and deliver once, as if it were NOW, then exit (cron, simulation)."""
     from jobs.tasks import tick as tick_once
 
@@ -783,14 +784,28 @@ def tick(ctx: click.Context, now_text: str | None) -> None:
     sends = result.sends
     click.echo(f"{result.now.isoformat(timespec='minutes')}: {len(sends)} to send, "
                f"{len(result.decisions) - len(sends)} stale stages skipped.")
-    for d in sends:
-        click.echo(f"  {d.kind:<8} {d.policy_id or '-':<20} {d.stage or d.period:<12} "
-                   f"{d.person}{' (office copy)' if d.office_copy else ''}")
+    if verbose:
+        for d in sends:
+            click.echo(f"  {d.kind:<8} {d.policy_id or '-':<20} {d.stage or d.period:<12} "
+                       f"{d.person}{' (office copy)' if d.office_copy else ''}")
+    else:
+        for (kind, policy_id, which), n in _groups(sends).items():
+            click.echo(f"  {kind:<8} {policy_id or '-':<20} {which:<12} "
+                       f"{n} {'message' if n == 1 else 'messages'}")
     delivery = result.delivery
     click.echo(f"Delivered: {len(delivery.sent)} sent, {len(delivery.retrying)} to retry, "
                f"{len(delivery.failed)} failed.")
     for message, error in delivery.retrying + delivery.failed:
         click.echo(f"  message {message.id} to {message.to_email}: {error}")
+
+
+def _groups(decisions: Any) -> dict[tuple[str, str, str], int]:
+    """How many messages each group (kind, policy, stage or period) holds, in order."""
+    groups: dict[tuple[str, str, str], int] = {}
+    for d in decisions:
+        key = (str(d.kind), d.policy_id, d.stage or d.period)
+        groups[key] = groups.get(key, 0) + 1
+    return groups
 
 
 @cli.command()

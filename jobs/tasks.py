@@ -66,9 +66,12 @@ def evaluate(inst: Instance, now: datetime) -> list[Decision]:
         rules, people = rules_for(register, inst)
         decisions = rules.due(register.outbox.record(), now)
         register.outbox.enqueue(decisions, people, inst.config.sender, now)
+    groups: dict[tuple[str, str, str, str], int] = {}
     for d in decisions:
-        log.info("decided %s %s %s %s %s", d.action, d.kind, d.policy_id or "-",
-                 d.stage or d.period, d.person)
+        key = (str(d.action), str(d.kind), d.policy_id or "-", d.stage or d.period)
+        groups[key] = groups.get(key, 0) + 1
+    for (action, kind, policy_id, which), n in groups.items():
+        log.info("decided %s %s %s %s: %d", action, kind, policy_id, which, n)
     return decisions
 
 

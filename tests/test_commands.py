@@ -13,16 +13,24 @@ from conftest import Run
 def test_tick_on_the_day_of_writing(run: Run, people: Path) -> None:
     result = run("tick", "--now", "2026-11-24T09:00")
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
-    assert lines[0] == "2026-11-24T09:00+00:00: 11 to send, 708 stale stages skipped."
-    assert "  review   social-networking    overdue-115  clerk@example.org" in lines
-    assert "  review   social-networking    overdue-115  office@example.org (office copy)" in lines
-    assert lines[-1] == "Delivered: 11 sent, 0 to retry, 0 failed."
+    assert result.output.splitlines() == [
+        "2026-11-24T09:00+00:00: 11 to send, 708 stale stages skipped.",
+        "  review   social-networking    overdue-115  6 messages",
+        "  reminder -                    2026-27      4 messages",
+        "  digest   -                    2026-W48     1 message",
+        "Delivered: 11 sent, 0 to retry, 0 failed."]
     again = run("tick", "--now", "2026-11-24T09:00")
     assert again.output.splitlines() == [
         "2026-11-24T09:00+00:00: 0 to send, 0 stale stages skipped.",
         "Delivered: 0 sent, 0 to retry, 0 failed."]
     assert len(list((people / "mail").rglob("*.eml"))) == 11
+
+
+def test_tick_verbose_gives_a_line_per_message(run: Run, people: Path) -> None:
+    lines = run("tick", "--now", "2026-11-24T09:00", "--verbose").output.splitlines()
+    assert len(lines) == 13
+    assert "  review   social-networking    overdue-115  clerk@example.org" in lines
+    assert "  review   social-networking    overdue-115  office@example.org (office copy)" in lines
 
 
 def test_outbox_lists_and_filters(run: Run, people: Path) -> None:

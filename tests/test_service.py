@@ -38,7 +38,7 @@ def test_serve_delivers_at_start_and_stops_cleanly_on_sigterm(
     assert running.wait(timeout=30) == 0
     log = log_of(people)
     assert "serving" in log and "stopping: finishing the message in hand" in log
-    assert "decided send review social-networking overdue-115 clerk@example.org" in log
+    assert "decided send review social-networking overdue-115: 6" in log
     assert log.count(" sent ") == 11
     assert "Traceback" not in log
 
