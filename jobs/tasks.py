@@ -8,6 +8,7 @@ reads the clock. Each unit opens its own connection (SQLite connections stay in 
 from __future__ import annotations
 
 import fcntl
+import itertools
 import logging
 import os
 import queue
@@ -175,7 +176,8 @@ def deliver(inst: Instance, now: datetime, stop: threading.Event | None = None) 
         outbox = register.outbox
         run = _Run(inst, outbox, now)
         pending = outbox.deliverable(now)
-        if not pending:
+        first = next(pending, None)
+        if first is None:
             return run.result
         sender = _Sender(open_transport(inst.config, inst.root / "mail"), now)
         sender.start()
@@ -183,7 +185,7 @@ def deliver(inst: Instance, now: datetime, stop: threading.Event | None = None) 
         try:
             composer = Composer(register, inst.config, inst.root / "rendered",
                                 ensure_secret(inst.root))
-            for message in pending:
+            for message in itertools.chain([first], pending):
                 answered = run.drain(sender, IN_FLIGHT - 1, stop)
                 if not answered or run.server_down or stop.is_set():
                     run.result.interrupted = not run.server_down

@@ -163,3 +163,9 @@ def m006_personal_data(db: Database) -> None:
                                                               person_id])
     people.create_index(["ref"], unique=True)
     db.table("messages").add_column("subject", str)
+
+
+@migrations()
+def m007_outbox_by_status(db: Database) -> None:
+    """Delivery reads pending messages in order a page at a time."""
+    db.table("messages").create_index(["status", "id"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -117,15 +117,21 @@ class Outbox:
         row = self._db.execute(f"SELECT count(*) FROM messages {where}", params).fetchone()
         return int(row[0])
 
-    def deliverable(self, now: datetime) -> list[Message]:
-        """Pending messages whose time has come, and any left in flight by a crash. Times are
-        compared as instants (julianday reads the UTC offset), never as text: a retry written
-        at +01:00 is due at the same instant as one written at +00:00."""
-        rows = self._db.execute(
-            "SELECT * FROM messages WHERE status = ? OR (status = ?"
-            " AND julianday(next_attempt_at) <= julianday(?)) ORDER BY id",
-            [Status.SENDING, Status.PENDING, now.isoformat()])
-        return [Message.of(r) for r in rows]
+    def deliverable(self, now: datetime, page: int = 500) -> Iterator[Message]:
+        """Messages left in flight by a crash, then pending messages whose time has come, in
+        order, read a page at a time (a first delivery at a trust's size is a million rows:
+        they are streamed, never all held). Times are compared as instants (julianday reads
+        the UTC offset), never as text: a retry written at +01:00 is due at the same instant
+        as one written at +00:00. Rows marked while the pages are read are not read twice."""
+        for status in (Status.SENDING, Status.PENDING):
+            after = 0
+            while rows := self._db.execute(
+                    "SELECT * FROM messages WHERE status = ? AND id > ?"
+                    " AND (status = ? OR julianday(next_attempt_at) <= julianday(?))"
+                    " ORDER BY id LIMIT ?",
+                    [status, after, Status.SENDING, now.isoformat(), page]).fetchall():
+                yield from (Message.of(r) for r in rows)
+                after = rows[-1]["id"]
 
     def _set(self, message_id: int, **values: Any) -> None:
         """One committed UPDATE (the per-message path: plain SQL, no read-back)."""

@@ -168,7 +168,7 @@ def test_a_retry_is_due_by_the_instant_across_the_autumn_clock_change(inst: Inst
     assert before.utcoffset() == timedelta(hours=1)
     evaluate(inst, datetime(2026, 10, 23, 9, 0, tzinfo=ZoneInfo("Europe/London")))
     with inst.register() as register:
-        message = register.outbox.deliverable(before)[0]
+        message = next(register.outbox.deliverable(before))
         register.outbox.mark_retry(message, before, "451 busy", timedelta(hours=48))
         due_at = before + timedelta(minutes=1)                 # 00:41 UTC
         after = datetime(2026, 10, 25, 1, 5, tzinfo=UTC)      # 01:05 GMT, 24 minutes later
@@ -191,3 +191,17 @@ def test_tick_warns_when_real_mail_would_carry_loopback_links(run: Run, people: 
     config.write_text(config.read_text().replace('base_url = "http://127.0.0.1:8080"',
                                                  'base_url = "https://policies.example.org"'))
     assert "Warning" not in run("tick", "--now", "2026-11-26T09:00").output
+
+
+def test_pending_messages_are_read_a_page_at_a_time(inst: Instance) -> None:
+    evaluate(inst, NOW)
+    with inst.register() as register:
+        outbox = register.outbox
+        expected = [m.id for m in outbox.messages(status=Status.PENDING)]
+        seen = []
+        for message in outbox.deliverable(NOW, page=3):
+            seen.append(message.id)
+            outbox.mark_sending(message, "subject")     # as delivery does, while reading
+        assert seen == expected and len(seen) == 11
+        # after a crash: the ones in flight first, each once
+        assert [m.id for m in outbox.deliverable(NOW, page=4)] == expected
