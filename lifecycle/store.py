@@ -198,6 +198,12 @@ class Register:
         self._db.execute("COMMIT" if self._depth == 0 else f"RELEASE {savepoint}")
 
     @property
+    def data_version(self) -> int:
+        """Changes whenever another connection commits: what a cache of the register's
+        pages is keyed on (SQLite's PRAGMA data_version, a read of one counter)."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
+    @property
     def schema_version(self) -> int:
         try:
             row = self._db.execute("SELECT count(*) FROM _sqlite_migrations"

@@ -812,3 +812,17 @@ def test_a_bad_draft_is_refused_beside_its_field(client: TestClient, inst: Insta
     assert re.search(r'id="file-error">setup\.docx', refused.text)
     assert 'value="New dates"' in refused.text
     assert snapshot(inst.root) == before
+
+
+def test_the_cached_public_list_follows_the_register(client: TestClient, inst: Instance,
+                                                     run: Run, tmp_path: Path) -> None:
+    assert "Anti-bullying Policy" not in client.get("/policies/").text
+    assert client.get("/policies/").text == client.get("/policies/").text     # from the cache
+    text = tmp_path / "anti-bullying.md"
+    text.write_text("# Anti-bullying Policy\n\nEvery pupil is safe.\n", encoding="utf-8")
+    added = run("policies", "add", str(text), "--id", "anti-bullying", "--title",
+                "Anti-bullying Policy", "--adopted", "2025-09-01", "--review-due", "2027-09-01")
+    assert added.exit_code == 0, added.output
+    assert "Anti-bullying Policy" in client.get("/policies/").text   # another process's change
+    client.clock["now"] = NOW + timedelta(days=1)  # type: ignore[attr-defined]
+    assert client.get("/policies/").status_code == 200

@@ -16,6 +16,7 @@ import secrets
 import socket
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -86,6 +87,7 @@ STOP_SECONDS = 3         # for open web requests when the service stops
 # Any form, an uploaded policy included: a Word file may carry pictures, but the register
 # takes texts of at most 1 MB.
 MAX_FORM_BYTES = 10_000_000
+FILES_KEPT = 256                    # rendered pages and documents kept in memory
 PENDING_FOR = timedelta(hours=1)    # how long a text awaiting a second step is kept
 MAX_PENDING = 8
 
@@ -116,6 +118,8 @@ class Site:
         self.sessions: set[str] = set()     # the office's open sessions
         self.pending: dict[str, Pending] = {}   # reviewed texts awaiting a second step
         self.uploads: dict[str, Any] = {}       # staff lists previewed, awaiting "Import"
+        self._index: tuple[tuple[int, date], bytes] | None = None
+        self._files: OrderedDict[Path, tuple[tuple[int, int], bytes]] = OrderedDict()
 
     def hold(self, pending: Pending) -> str:
         """Keep a text awaiting confirmation for an hour (at most a few at a time)."""
@@ -145,6 +149,27 @@ class Site:
     def now(self) -> datetime:
         now: datetime = self.clock()
         return now
+
+    def index(self, render: Callable[[], bytes]) -> bytes:
+        """The public list of policies, rendered again only when the register has changed
+        (or the day has: it shows what is overdue)."""
+        key = (self.register.data_version, self.now().date())
+        if self._index is None or self._index[0] != key:
+            self._index = (key, render())
+        return self._index[1]
+
+    def file_bytes(self, path: Path) -> bytes:
+        """A rendered file's bytes, kept in memory while it is unchanged on disk (the most
+        recently used FILES_KEPT of them): a page costs no thread and no read."""
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        kept = self._files.get(path)
+        if kept is None or kept[0] != stamp:
+            kept = self._files[path] = (stamp, path.read_bytes())
+            while len(self._files) > FILES_KEPT:
+                self._files.popitem(last=False)
+        self._files.move_to_end(path)
+        return kept[1]
 
     def close(self) -> None:
         while self._opened:
@@ -230,10 +255,15 @@ def site_of(request: Request) -> Site:
 
 async def policy_list(request: Request) -> Response:
     site = site_of(request)
-    today = site.now().date()
-    rows = [status_row(p, today, site.inst.config) for p in site.register.policies()
-            if p.publish]
-    return page(request, "policies.html", title="Policies", policies=rows, long_date=long_date)
+
+    def render() -> bytes:
+        today = site.now().date()
+        rows = [status_row(p, today, site.inst.config) for p in site.register.policies()
+                if p.publish]
+        return TEMPLATES.get_template("policies.html").render(
+            school=site.inst.config.school, title="Policies", policies=rows,
+            long_date=long_date).encode()
+    return Response(site.index(render), media_type="text/html; charset=utf-8")
 
 
 # a version number is at most nine digits: anything longer is no version of ours (and would
@@ -262,13 +292,18 @@ async def policy_file(request: Request) -> Response:
     except NoLibreOffice:
         return problem(request, 404, "No PDF copy", f"There is no PDF copy of the "
                        f"{policy.title} here; the Word copy is at /policies/{policy.id}.docx.")
+    body = site.file_bytes(path)
     if fmt == "pdf":
-        return FileResponse(path, filename=f"{policy.id}.pdf", media_type="application/pdf")
+        return _download(body, f"{policy.id}.pdf", "application/pdf")
     if fmt == "docx":
-        return FileResponse(path, filename=path.name,
-                            media_type="application/vnd.openxmlformats-officedocument."
-                                       "wordprocessingml.document")
-    return FileResponse(path, media_type="text/html; charset=utf-8")
+        return _download(body, path.name, "application/vnd.openxmlformats-officedocument."
+                                          "wordprocessingml.document")
+    return Response(body, media_type="text/html; charset=utf-8")
+
+
+def _download(body: bytes, name: str, media_type: str) -> Response:
+    return Response(body, media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 # -- read and confirm ----------------------------------------------------------------------
