@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -163,6 +164,62 @@ def plan(tmp: Path) -> None:
           f"{os.getloadavg()[0]:.2f}\n")
 
 
+def _tick_process(data: Path, now: str) -> tuple[float, float]:
+    """One `tick` as its own process: (seconds, peak resident MB of that process)."""
+    code = ("import resource, runpy, sys; sys.argv = sys.argv[1:];"
+            "\ntry: runpy.run_path(sys.argv[0], run_name='__main__')"
+            "\nexcept SystemExit: pass"
+            "\nprint('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+            "file=sys.stderr)")
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code, str(REPO / "run.py"), "--data", str(data),
+                          "tick", "--now", now], check=True, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    return seconds, int(out.stderr.rsplit("maxrss", 1)[1]) / 1024
+
+
+def _year_of_history(data: Path, policies: int, staff: int) -> int:
+    """The previous school year as an older release recorded it: a reminder per policy per
+    person (a million rows at 200 × 5,000), all sent."""
+    def rows() -> Iterator[tuple[str, ...]]:
+        for p in range(policies):
+            pid = "social-networking" if p == 0 else f"policy-{p:03d}"
+            for i in range(staff):
+                person = f"staff{i:05d}@example.org"
+                yield (f"reminder/{pid}/2025-26//{person}", pid, person, person,
+                       f"<{p}.{i}@example.org>")
+
+    with sqlite3.connect(data / "register.db") as db:
+        db.executemany(
+            "INSERT INTO messages (key, kind, policy_id, period, stage, person_key, to_name,"
+            " to_email, office_copy, eligible, status, message_id, decided_at, attempts,"
+            " sent_at) VALUES (?, 'reminder', ?, '2025-26', '', ?, 'Staff', ?, 0, '2025-09-01',"
+            " 'sent', ?, '2025-09-01T08:00:00+01:00', 1, '2025-09-01T08:01:00+01:00')", rows())
+        return int(db.execute("SELECT count(*) FROM messages").fetchone()[0])
+
+
+def history(tmp: Path) -> None:
+    """The first tick at a trust's size (200 policies × 5,000 staff and 20 governors, files
+    transport), then later ticks with nothing due over a year's outbox (a million rows)."""
+    load = os.getloadavg()[0]
+    data = instance(tmp / "history", staff=5000, policies=200, governors=20)
+    first, first_mb = _tick_process(data, "2026-11-24T09:00")
+    rows = _year_of_history(data, 200, 5000)
+    later = [_tick_process(data, f"2026-11-24T{10 + n}:00") for n in range(5)]
+    seconds = statistics.median(t for t, _ in later)
+    mb = max(m for _, m in later)
+    print(f"## A trust's size: 200 policies × 5,020 people ({machine()})\n")
+    print("| | seconds | peak MB | target |\n|---|---|---|---|")
+    print(f"| first tick (deciding, composing and writing every message) | {first:.2f} | "
+          f"{first_mb:.0f} | ≤ 5 s, < 300 MB: "
+          f"{'met' if first <= 5 and first_mb < 300 else 'MISSED'} |")
+    print(f"| later tick, nothing due, {rows:,} outbox rows (median of 5) | {seconds:.2f} | "
+          f"{mb:.0f} | ≤ 0.3 s, < 150 MB: {'met' if seconds <= 0.3 and mb < 150 else 'MISSED'}"
+          " |")
+    print(f"\nWhole processes (Python start-up included); load average {load:.2f} before, "
+          f"{os.getloadavg()[0]:.2f} after.\n")
+
+
 def idle(tmp: Path) -> None:
     data = instance(tmp / "idle", staff=50)
     process = subprocess.Popen([*RUN, "--data", str(data), "serve", "--now", "2026-11-24T19:00"],
@@ -191,7 +248,7 @@ def idle(tmp: Path) -> None:
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp_name:
-        which = sys.argv[1:] or ["pipeline", "september", "plan", "idle"]
+        which = sys.argv[1:] or ["pipeline", "september", "plan", "history", "idle"]
         for name in which:
-            {"pipeline": pipeline, "september": september, "plan": plan,
+            {"pipeline": pipeline, "september": september, "plan": plan, "history": history,
              "idle": idle}[name](Path(tmp_name))

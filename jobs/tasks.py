@@ -65,7 +65,8 @@ def evaluate(inst: Instance, now: datetime) -> list[Decision]:
     with the reading of the register and the record it was decided from."""
     with inst.register() as register, register.transaction():
         rules, people = rules_for(register, inst)
-        decisions = rules.due(register.outbox.record(), now)
+        record = register.outbox.record(*rules.history_needed(now.date()))
+        decisions = rules.due(record, now)
         register.outbox.enqueue(decisions, people, inst.config.sender, now)
     groups: dict[tuple[str, str, str, str], int] = {}
     for d in decisions:

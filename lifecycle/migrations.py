@@ -166,6 +166,10 @@ def m006_personal_data(db: Database) -> None:
 
 
 @migrations()
-def m007_outbox_by_status(db: Database) -> None:
-    """Delivery reads pending messages in order a page at a time."""
-    db.table("messages").create_index(["status", "id"])
+def m007_outbox_indexes(db: Database) -> None:
+    """Delivery reads pending messages in order a page at a time; evaluation reads the
+    messages of the open periods only (recent ones, and the groups that stay open)."""
+    messages = db.table("messages")
+    messages.create_index(["status", "id"])
+    messages.create_index(["decided_at"])
+    messages.create_index(["kind", "policy_id", "period"])

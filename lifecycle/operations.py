@@ -228,7 +228,7 @@ def plan(inst: Instance, start: datetime, days: int) -> Plan:
 
     with inst.register() as register:
         rules, people = rules_for(register, inst)
-        record = register.outbox.record()
+        record = register.outbox.record(*rules.history_needed(start.date()))
     planned = forecast(rules, record, start, days)
     terms = inst.config.terms
     due_text = {p.id: due_phrase(p.review_due, terms) for p in rules.policies

@@ -85,12 +85,25 @@ class Outbox:
         self._transaction = transaction
         self._audit = audit
 
-    def record(self) -> Record:
+    def record(self, since: date | None = None,
+               open_groups: Iterable[tuple[str, str, str]] = ()) -> Record:
+        """What the rules read: every message decided from ``since`` on, and the older ones
+        of the ``open_groups`` (kind, policy, period) that stay open across years (a review
+        cycle, a version's update notice, a meeting's pack); everything without ``since``.
+        So evaluation reads what the open periods need, not the whole history."""
         from .rules import Record
 
-        return Record.of(self._db.execute(
-            "SELECT kind, policy_id, period, stage, person_key, status, decided_at"
-            " FROM messages").fetchall())
+        columns = "SELECT kind, policy_id, period, stage, person_key, status, decided_at" \
+                  " FROM messages"
+        if since is None:
+            return Record.of(self._db.execute(columns).fetchall())
+        cutoff = since.isoformat()
+        rows = self._db.execute(f"{columns} WHERE decided_at >= ?", [cutoff]).fetchall()
+        for kind, policy_id, period in open_groups:
+            rows += self._db.execute(
+                f"{columns} WHERE kind = ? AND policy_id = ? AND period = ? AND decided_at < ?",
+                [kind, policy_id, period, cutoff]).fetchall()
+        return Record.of(rows)
 
     def enqueue(self, decisions: Iterable[Decision], people: dict[str, Person], sender: str,
                 now: datetime) -> int:

@@ -44,6 +44,8 @@ REVIEW, REMINDER, UPDATED, DIGEST, CHASE, PACK = (
     Kind.REVIEW, Kind.REMINDER, Kind.UPDATED, Kind.DIGEST, Kind.CHASE, Kind.PACK)
 REQUESTS = (REMINDER, UPDATED)   # the messages that ask someone to read and confirm
 SEND, SKIP = Action.SEND, Action.SKIP
+# days of history read before the school year (or the week) began: decided_at is local time
+HISTORY_MARGIN_DAYS = 2
 Group = tuple[str, str, str, str]   # kind, policy, period, stage: the people in it share a key
 _NEVER_HELD = frozenset({"governor", "clerk"})
 
@@ -327,6 +329,20 @@ class Rules:
         return out
 
     # -- read and confirm ----------------------------------------------------------------
+
+    def history_needed(self, today: date) -> tuple[date, list[tuple[str, str, str]]]:
+        """What of the outbox the rules read on ``today`` and after: every message from
+        shortly before the school year (or the week) began, and the groups that stay open
+        however old: the current review cycles, update notices of the current versions and
+        the meetings' packs. Requests of earlier school years are chased no more, digests
+        and reminders belong to their week and year."""
+        start, _ = school_year(today, self.config.cycle_start)
+        since = min(start, today - timedelta(days=7)) - timedelta(days=HISTORY_MARGIN_DAYS)
+        groups = [(str(REVIEW), p.id, f"c{p.cycle}") for p in self.policies]
+        groups += [(str(UPDATED), p.id, f"v{p.version}") for p in self.policies
+                   if p.version > 1]
+        groups += [(str(PACK), "", f"m{m.id}") for m in self.meetings]
+        return since, groups
 
     def year_of(self, day: date) -> str:
         return school_year(day, self.config.cycle_start)[1]

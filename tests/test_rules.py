@@ -203,3 +203,27 @@ def test_plan_is_the_same_evaluation_as_daily_ticks(inst: Instance, data_dir: Pa
         planned = forecast(rules, register.outbox.record(), at(date(2026, 11, 24), 8), 400)
     ticked = simulate(inst, date(2026, 11, 24), 400)
     assert [(m.date(), d) for m, b in planned for d in b.decisions()] == ticked
+
+
+def test_evaluation_reads_the_open_periods_not_the_whole_history(inst: Instance) -> None:
+    import sqlite3
+
+    evaluate(inst, at(date(2026, 11, 24), 9))
+    db = sqlite3.connect(inst.root / "register.db")
+    old = [("reminder/social-networking/2024-25//x@example.org", "reminder",
+            "social-networking", "2024-25", "", "2024-09-02T08:00:00+01:00"),
+           ("review/social-networking/c1/overdue-3/x@example.org", "review",
+            "social-networking", "c1", "overdue-3", "2018-04-02T08:00:00+01:00")]
+    db.executemany("INSERT INTO messages (key, kind, policy_id, period, stage, person_key,"
+                   " status, decided_at, eligible) VALUES (?, ?, ?, ?, ?, 'x@example.org',"
+                   " 'sent', ?, '2018-01-01')", old)
+    db.commit()
+    db.close()
+    with inst.register() as register:
+        rules, _ = rules_for(register, inst)
+        since, groups = rules.history_needed(date(2026, 11, 24))
+        assert since == date(2026, 8, 30)          # the school year began on 1 September
+        record = register.outbox.record(since, groups)
+    assert ("reminder", "social-networking", "2024-25", "") not in record.groups
+    assert record.has(("review", "social-networking", "c1", "overdue-3"), "x@example.org")
+    assert record.has(("review", "social-networking", "c1", "overdue-115"), "clerk@example.org")
