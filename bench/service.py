@@ -3,7 +3,9 @@
 - An annual reminder to 5,000 staff through the whole pipeline (rules, outbox, composition,
   delivery to a local aiosmtpd sink) against a bare smtplib loop sending the same messages
   over one reused connection. Target: at least 85% of the bare loop's messages per second.
-- `plan --days 365` for 200 policies and 5,000 people, as a whole process. Target: < 2 s.
+- `plan --days 365` for 200 policies and 5,000 people, as a whole process. Target: < 1 s.
+- The first evaluation and later ones over a year's outbox at that size, and an idle serve
+  on that instance (`history`).
 - An idle `serve`: resident memory (target < 100 MB) and CPU over 30 seconds (near 0%).
 """
 
@@ -159,8 +161,8 @@ def plan(tmp: Path) -> None:
     count = out.stdout.split(" ", 1)[0]
     median = statistics.median(times)
     print("## plan --days 365, 200 policies, 5,020 people (whole process)\n")
-    print(f"{count} messages planned; {median:.2f} s (median of 5; target < 2 s): "
-          f"{'met' if median < 2 else 'MISSED'}; load average after: "
+    print(f"{count} messages planned; {median:.2f} s (median of 5; target < 1 s): "
+          f"{'met' if median < 1 else 'MISSED'}; load average after: "
           f"{os.getloadavg()[0]:.2f}\n")
 
 

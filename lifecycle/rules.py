@@ -184,6 +184,7 @@ class Rules:
         self._quiet: dict[str, date] = {}   # policy -> the next day anything can fall due
         self._complete: dict[Group, tuple[int, ...]] = {}
         self._chased: dict[tuple[Group, date], tuple[int, ...]] = {}  # the same, per request
+        self._readers: dict[tuple[str, ...], set[str]] = {}   # audience roles -> people
 
     def _memos_for(self, record: Record) -> None:
         if record is not self._record:
@@ -370,11 +371,18 @@ class Rules:
         if key not in self._bundle_done:
             pending: set[str] = set()
             for policy in policies:
-                roles = set(policy.reminder_audience)
-                readers = {r.key for r in self.people if roles.intersection(r.roles)}
-                pending |= readers - self.confirmed_by(policy, day)
+                pending |= self.readers(policy.reminder_audience) - self.confirmed_by(policy,
+                                                                                      day)
             self._bundle_done[key] = {r.key for r in self.people} - pending
         return self._bundle_done[key]
+
+    def readers(self, roles: tuple[str, ...]) -> set[str]:
+        """Everyone in the directory holding one of ``roles`` (once per set of roles: most
+        policies share theirs)."""
+        if roles not in self._readers:
+            wanted = set(roles)
+            self._readers[roles] = {r.key for r in self.people if wanted.intersection(r.roles)}
+        return self._readers[roles]
 
     def _annual(self, record: Record, today: date, closed: bool) -> list[Batch]:
         """One annual reminder per school year to each person any policy asks to read it."""
