@@ -121,7 +121,8 @@ class Composer:
         self.config = config
         self.rendered_root = rendered_root
         self.domain = mail_domain(config.sender)
-        env = {"loader": FileSystemLoader(TEMPLATES), "trim_blocks": True, "lstrip_blocks": True}
+        env = {"loader": FileSystemLoader(TEMPLATES), "trim_blocks": True, "lstrip_blocks": True,
+               "auto_reload": False}   # not a stat of every template for every message
         self.html = Environment(autoescape=True, **env)  # type: ignore[arg-type]
         self.text = Environment(autoescape=False, keep_trailing_newline=True,  # noqa: S701
                                 **env)  # type: ignore[arg-type]
@@ -138,6 +139,8 @@ class Composer:
         self._reading: dict[tuple[tuple[str, ...], date], list[dict[str, Any]]] = {}
         self._listings: dict[tuple[str, tuple[tuple[str, bool], ...]], tuple[str, Markup]] = {}
         self._refs: dict[str, str] | None = None
+        self._people: dict[str, Person] | None = None
+        self._confirmed: dict[str, dict[tuple[str, int], set[str]]] | None = None
         for environment in (self.html, self.text):
             environment.filters["long_date"] = long_date
 
@@ -264,10 +267,10 @@ class Composer:
     def _annual(self, message: Message, today: date) -> tuple[str, dict[str, Any]]:
         """One message for the school year: every policy the person is asked to read (a
         chaser: only those still unconfirmed), with one personal link to confirm them."""
-        person = self.register.person(message.person_key)
+        person = self.person(message.person_key)
         year = message.period
         chase = message.kind == Kind.CHASE
-        confirmed = self.register.confirmed_by(message.person_key)   # one query per message
+        confirmed = self.confirmed_by(message.person_key)
         listed = []
         for item in self.reading_items(person.roles, today) if person else []:
             policy = item["policy"]
@@ -434,6 +437,19 @@ class Composer:
     def feed_link(self, person_key: str) -> str:
         token = calendar_token(self.secret, self.ref(person_key))
         return f"{self.config.base_url}/calendar/{token}.ics"
+
+    def person(self, person_key: str) -> Person | None:
+        """The directory as it was when the run began (read once)."""
+        if self._people is None:
+            self._people = {email_key(p.email): p for p in self.register.people()}
+        return self._people.get(person_key)
+
+    def confirmed_by(self, person_key: str) -> dict[tuple[str, int], set[str]]:
+        """(policy, version) -> the school years the person confirmed it in (every person's
+        read in one query, on the first annual reminder of the run)."""
+        if self._confirmed is None:
+            self._confirmed = self.register.confirmed_by_everyone()
+        return self._confirmed.get(person_key, {})
 
     def ref(self, person_key: str) -> str:
         """The person's opaque reference for their links (all read in one query)."""

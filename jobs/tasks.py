@@ -116,18 +116,30 @@ class _Sender(threading.Thread):
 
 
 class _Run:
-    """One delivery run's bookkeeping: applies the sender's results to the outbox."""
+    """One delivery run's bookkeeping: applies the sender's results to the outbox. Messages
+    the server accepted are marked sent in the commit that hands over the next one (or at
+    the end): one commit per message, not two."""
 
     def __init__(self, inst: Instance, outbox: Outbox, now: datetime) -> None:
         self.inst, self.outbox, self.now = inst, outbox, now
         self.result = Delivery()
         self.server_down = False
         self.in_flight = 0
+        self.accepted: list[Message] = []      # sent, not yet marked so
+
+    def hand_over(self, message: Message, subject: str) -> None:
+        self.outbox.mark_sending(message, subject, self.accepted, self.now)
+        self.accepted = []
+
+    def flush(self) -> None:
+        if self.accepted:
+            self.outbox.mark_sent(self.accepted, self.now)
+            self.accepted = []
 
     def settle(self, message: Message, error: Exception | None) -> None:
         outbox, now, result = self.outbox, self.now, self.result
         if error is None:
-            outbox.mark_sent(message, now)
+            self.accepted.append(message)
             result.sent.append(message)
             log.info("sent %s to %s %s", message.key, message.to_email, message.message_id)
         elif isinstance(error, PermanentFailure):
@@ -198,7 +210,7 @@ def deliver(inst: Instance, now: datetime, stop: threading.Event | None = None) 
                     run.result.failed.append((message, str(e)))
                     log.exception("could not compose %s", message.key)
                     continue
-                outbox.mark_sending(message, subject)
+                run.hand_over(message, subject)
                 sender.inbox.put((message, data))
                 run.in_flight += 1
         finally:
@@ -209,6 +221,7 @@ def deliver(inst: Instance, now: datetime, stop: threading.Event | None = None) 
             else:            # the sender thread is a daemon: it ends with the process
                 log.warning("stopped with %d message(s) unanswered: they stay 'sending' and go "
                             "again, with the same Message-ID, at the next start", run.in_flight)
+            run.flush()
     return run.result
 
 

@@ -153,13 +153,26 @@ class Outbox:
             self._db.execute(f"UPDATE messages SET {columns} WHERE id = ?",
                              [*values.values(), message_id])
 
-    def mark_sending(self, message: Message, subject: str) -> None:
-        self._set(message.id, status=Status.SENDING, attempts=message.attempts + 1,
-                  subject=subject)
+    def mark_sending(self, message: Message, subject: str,
+                     sent: Iterable[Message] = (), now: datetime | None = None) -> None:
+        """The message is about to be handed to the server; in the same commit, the ones
+        the server has since accepted (``sent`` at ``now``): one commit per message."""
+        with self._transaction():
+            if now is not None:
+                self._mark_sent(sent, now)
+            self._db.execute("UPDATE messages SET status = ?, attempts = ?, subject = ?"
+                             " WHERE id = ?",
+                             [Status.SENDING, message.attempts + 1, subject, message.id])
 
-    def mark_sent(self, message: Message, now: datetime) -> None:
-        self._set(message.id, status=Status.SENT, sent_at=now.isoformat(), last_error=None,
-                  next_attempt_at=None)
+    def mark_sent(self, messages: Iterable[Message], now: datetime) -> None:
+        with self._transaction():
+            self._mark_sent(messages, now)
+
+    def _mark_sent(self, messages: Iterable[Message], now: datetime) -> None:
+        self._db.executemany(
+            "UPDATE messages SET status = ?, sent_at = ?, last_error = NULL,"
+            " next_attempt_at = NULL WHERE id = ?",
+            [(Status.SENT, now.isoformat(), m.id) for m in messages])
 
     def mark_retry(self, message: Message, now: datetime, error: str, retry_for: timedelta,
                    max_wait: timedelta = timedelta(hours=1)) -> bool:

@@ -676,6 +676,14 @@ class Register:
             found.setdefault((policy_id, version), set()).add(year or "")
         return found
 
+    def confirmed_by_everyone(self) -> dict[str, dict[tuple[str, int], set[str]]]:
+        """person -> (policy, version) -> the school years in which they confirmed it."""
+        found: dict[str, dict[tuple[str, int], set[str]]] = {}
+        for person, policy_id, version, year in self._db.execute(
+                "SELECT person_key, policy_id, version, school_year FROM confirmations"):
+            found.setdefault(person, {}).setdefault((policy_id, version), set()).add(year or "")
+        return found
+
     def confirmed_years(self) -> dict[str, dict[str, set[str]]]:
         """policy -> school year -> who confirmed its current version in that year."""
         found: dict[str, dict[str, set[str]]] = {}
