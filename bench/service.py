@@ -181,12 +181,38 @@ print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_m
 """
 
 
-def _evaluation(data: Path, now: str) -> tuple[float, float]:
-    """One evaluation in a process of its own, as the service runs it every 15 minutes:
-    (seconds deciding, peak resident MB of the process)."""
-    out = subprocess.run([sys.executable, "-c", EVALUATE, str(data), now, str(REPO)],
+PLAN = EVALUATE.replace("from jobs.tasks import evaluate",
+                        "from lifecycle.operations import plan").replace(
+    "evaluate(inst, now)", "plan(inst, now, 365)")
+
+
+def _evaluation(data: Path, now: str, code: str = EVALUATE) -> tuple[float, float]:
+    """One evaluation (or with PLAN, a year's forecast) in a process of its own, as the
+    service runs it every 15 minutes: (seconds, peak resident MB of the process)."""
+    out = subprocess.run([sys.executable, "-c", code, str(data), now, str(REPO)],
                          check=True, capture_output=True, text=True).stdout.split()
     return float(out[0]), float(out[1])
+
+
+def growth(tmp: Path) -> None:
+    """How plan, the first evaluation and a later one grow with people and with policies."""
+    load = os.getloadavg()[0]
+    print(f"## Growth ({machine()})\n")
+    print("Seconds inside one process each (start-up excluded); the later evaluation has the "
+          "first one's messages as history and nothing due.\n")
+    print("| policies | people | plan --days 365 | first evaluation | later evaluation |")
+    print("|---|---|---|---|---|")
+    for policies, staff in ((20, 500), (20, 5000), (20, 50000), (1, 5000), (200, 5000)):
+        data = instance(tmp / f"growth-{policies}-{staff}", staff=staff, policies=policies,
+                        governors=20)
+        planned = statistics.median(_evaluation(data, "2026-11-24T09:00", PLAN)[0]
+                                    for _ in range(3))
+        first = _evaluation(data, "2026-11-24T09:00")[0]
+        later = statistics.median(_evaluation(data, f"2026-11-24T{10 + n}:00")[0]
+                                  for n in range(3))
+        print(f"| {policies} | {staff + 20:,} | {planned:.2f} | {first:.2f} | {later:.2f} |")
+        shutil.rmtree(data.parent)
+    print(f"\nload average {load:.2f} before, {os.getloadavg()[0]:.2f} after.\n")
 
 
 def _tick_process(data: Path, now: str) -> tuple[float, float]:
@@ -295,7 +321,7 @@ def idle(tmp: Path) -> None:
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp_name:
-        which = sys.argv[1:] or ["pipeline", "september", "plan", "history", "idle"]
+        which = sys.argv[1:] or ["pipeline", "september", "plan", "history", "growth", "idle"]
         for name in which:
             {"pipeline": pipeline, "september": september, "plan": plan, "history": history,
-             "idle": idle}[name](Path(tmp_name))
+             "growth": growth, "idle": idle}[name](Path(tmp_name))
