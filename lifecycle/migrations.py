@@ -154,13 +154,12 @@ def m005_school_year(db: Database) -> None:
 def m006_personal_data(db: Database) -> None:
     """Each person's opaque reference for their links (links carry no address), and the
     subject of each message sent, for a subject access request."""
-    import secrets
+    from .store import new_ref
 
     people = db.table("people")
     people.add_column("ref", str)
     for (person_id,) in db.execute("SELECT id FROM people").fetchall():
-        db.execute("UPDATE people SET ref = ? WHERE id = ?", [secrets.token_urlsafe(12),
-                                                              person_id])
+        db.execute("UPDATE people SET ref = ? WHERE id = ?", [new_ref(), person_id])
     people.create_index(["ref"], unique=True)
     db.table("messages").add_column("subject", str)
 

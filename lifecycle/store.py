@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -113,6 +112,14 @@ def _policy_fields(source: PolicySource) -> dict[str, Any]:
         "statutory": source.statutory, "publish": int(source.publish), "confirm": source.confirm,
         "summary": source.summary,
     }
+
+
+def new_ref() -> str:
+    """A person's opaque reference for their links: random, no personal data. (secrets is
+    imported here, not at the top: `status` starts without it.)"""
+    import secrets
+
+    return secrets.token_urlsafe(12)
 
 
 def _person_fields(person: Person) -> dict[str, Any]:
@@ -518,7 +525,7 @@ class Register:
             if row is None:
                 stamp = now.isoformat()
                 self._insert("people", {**values, "email_key": key, "created_at": stamp,
-                                        "updated_at": stamp, "ref": secrets.token_urlsafe(12)})
+                                        "updated_at": stamp, "ref": new_ref()})
                 self.audit(now, "person.added", key, **values, by=by)
                 return "added"
             changes = {k: [row[k], v] for k, v in values.items() if row[k] != v}
@@ -562,7 +569,7 @@ class Register:
         with self.transaction():
             self._rekey(key, new)
             self._update("people", "email_key", new, {
-                **_person_fields(pseudonym), "ref": secrets.token_urlsafe(12),
+                **_person_fields(pseudonym), "ref": new_ref(),
                 "updated_at": now.isoformat()})
             counts = {"messages": self._scrub_messages(new, pseudonym, pattern),
                       "confirmations": self._db.execute(
