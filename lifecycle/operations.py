@@ -77,11 +77,11 @@ def people(inst: Instance) -> list[Person]:
 
 
 def import_people(inst: Instance, path: Path, skip_invalid: bool, now: datetime,
-                  by: str) -> ImportResult:
+                  by: str, name: str = "") -> ImportResult:
     from .people import import_people as upsert_all
 
     with inst.register() as register:
-        return upsert_all(register, path, skip_invalid, now, by)
+        return upsert_all(register, path, skip_invalid, now, by, name)
 
 
 def change_person(inst: Instance, change: Callable[[Register], T]) -> T:

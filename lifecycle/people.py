@@ -268,8 +268,9 @@ class ImportResult:
 
 
 def import_people(register: Register, path: Path, skip_invalid: bool, now: datetime,
-                  by: str) -> ImportResult:
-    """Upsert every valid row in one transaction; any bad row aborts unless ``skip_invalid``."""
+                  by: str, name: str = "") -> ImportResult:
+    """Upsert every valid row in one transaction; any bad row aborts unless ``skip_invalid``.
+    ``name``: the file's name as the office knows it (default: the path's)."""
     with register.transaction():
         preview = preview_people(register, path)
         if preview.rejected and not skip_invalid:
@@ -279,7 +280,7 @@ def import_people(register: Register, path: Path, skip_invalid: bool, now: datet
             counts[register.upsert_person(row.person, email_key(row.person.email), now,
                                           by)] += 1
         if counts["added"] or counts["updated"]:
-            register.audit(now, "people.imported", path.name, **counts,
+            register.audit(now, "people.imported", name or path.name, **counts,
                            rejected=len(preview.rejected), by=by)
     return ImportResult(**counts, rejected=preview.rejected)
 

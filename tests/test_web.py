@@ -826,3 +826,13 @@ def test_the_cached_public_list_follows_the_register(client: TestClient, inst: I
     assert "Anti-bullying Policy" in client.get("/policies/").text   # another process's change
     client.clock["now"] = NOW + timedelta(days=1)  # type: ignore[attr-defined]
     assert client.get("/policies/").status_code == 200
+
+
+def test_a_staff_list_named_like_a_path_is_only_a_name(client: TestClient,
+                                                       inst: Instance) -> None:
+    login(client)
+    page = _upload_staff(client, SIS, "..")
+    assert "1 to add" in page
+    token = re.search(r'name="token" value="([^"]+)"', page)[1]  # type: ignore[index]
+    done = client.post("/admin/people/import", data={"csrf": csrf_of(client), "token": token})
+    assert "1 added" in done.text

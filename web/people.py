@@ -155,7 +155,7 @@ async def preview(request: Request, form: Any) -> Response:
 
 def _preview(site: Site, name: str, data: bytes) -> Preview:
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / name
+        path = Path(tmp) / "staff-list.csv"      # never a name the browser chose
         path.write_bytes(data)
         try:
             return preview_people(site.register, path)
@@ -170,11 +170,11 @@ async def import_upload(request: Request, form: Any) -> Response:
     if upload is None:
         return _back("/admin/people", error="That preview has expired: upload the file again.")
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / upload.name
+        path = Path(tmp) / "staff-list.csv"      # never a name the browser chose
         path.write_bytes(upload.data)
         try:
             result = await site.write(lambda: operations.import_people(
-                site.inst, path, True, site.now(), office(request)))
+                site.inst, path, True, site.now(), office(request), upload.name))
         except LifecycleError as e:
             return _back("/admin/people", error=str(e).replace(str(path), upload.name))
     return _back("/admin/people", message=(
