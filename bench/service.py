@@ -102,15 +102,15 @@ ROUNDS = 5
 
 
 def pipeline(tmp: Path) -> None:
-    delivery(tmp / "pipeline", STAFF, 1, "annual reminder to 5,000 staff (one policy)")
+    delivery(tmp / "pipeline", STAFF, 1, "annual reminder to 5,000 staff (one policy)", 0.9)
 
 
 def september(tmp: Path) -> None:
     delivery(tmp / "september", 300, 30, "the September tick, 300 staff × 30 policies: one "
-             "annual reminder each, listing all 30")
+             "annual reminder each, listing all 30", 0.85)
 
 
-def delivery(root: Path, staff: int, policies: int, title: str) -> None:
+def delivery(root: Path, staff: int, policies: int, title: str, target: float) -> None:
     port = free_port()
     sink = subprocess.Popen([sys.executable, str(REPO / "bench" / "sink.py"), str(port)],
                             stdout=subprocess.PIPE, text=True)
@@ -145,8 +145,8 @@ def delivery(root: Path, staff: int, policies: int, title: str) -> None:
           f"{statistics.median(r for _, r in rounds):,.0f} |")
     print("| ours: rules + outbox + composition + delivery | "
           f"{statistics.median(o for o, _ in rounds):,.0f} |")
-    verdict = "met" if ratio >= 0.85 else "MISSED"
-    print(f"\nratio {ratio:.2f} (median of the rounds' ratios; target ≥ 0.85): {verdict}; "
+    verdict = "met" if ratio >= target else "MISSED"
+    print(f"\nratio {ratio:.2f} (median of the rounds' ratios; target ≥ {target}): {verdict}; "
           f"load average after: {os.getloadavg()[0]:.2f}\n")
 
 
