@@ -60,7 +60,7 @@ def wrk(url: str, seconds: int, script: Path | None = None) -> tuple[float, str,
         args[1:1] = ["-s", str(script)]
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
-    p99 = re.search(r"99%\s+(\S+)", out)[1]  # type: ignore[index]
+    p99 = re.search(r"99%\s+([\d.]+(?:us|ms|s))\b", out)[1]  # type: ignore[index]
     total = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
     return rate, p99, total
 
