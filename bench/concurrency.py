@@ -27,7 +27,7 @@ from bench.service import RUN, free_port, use_smtp  # noqa: E402
 WORKERS = 3
 SECONDS = 15
 ROUNDS = 3
-STAFF = 1500              # 1,500 staff x 4 policies: more than the rounds can send
+STAFF = 6000              # one annual reminder each: more than the rounds can send
 SINK_DELAY = "0.01"
 
 
