@@ -676,18 +676,17 @@ class Register:
 
     def confirmed_by(self, person_key: str) -> dict[tuple[str, int], set[str]]:
         """(policy, version) -> the school years in which this person confirmed it."""
-        found: dict[tuple[str, int], set[str]] = {}
-        for policy_id, version, year in self._db.execute(
-                "SELECT policy_id, version, school_year FROM confirmations WHERE person_key = ?",
-                [person_key]):
-            found.setdefault((policy_id, version), set()).add(year or "")
-        return found
+        return self.confirmed_by_everyone(person_key).get(person_key, {})
 
-    def confirmed_by_everyone(self) -> dict[str, dict[tuple[str, int], set[str]]]:
-        """person -> (policy, version) -> the school years in which they confirmed it."""
+    def confirmed_by_everyone(self, person_key: str | None = None
+                              ) -> dict[str, dict[tuple[str, int], set[str]]]:
+        """person -> (policy, version) -> the school years in which they confirmed it (one
+        person's, if named)."""
+        where, params = ("WHERE person_key = ?", [person_key]) if person_key else ("", [])
         found: dict[str, dict[tuple[str, int], set[str]]] = {}
         for person, policy_id, version, year in self._db.execute(
-                "SELECT person_key, policy_id, version, school_year FROM confirmations"):
+                f"SELECT person_key, policy_id, version, school_year FROM confirmations {where}",
+                params):
             found.setdefault(person, {}).setdefault((policy_id, version), set()).add(year or "")
         return found
 

@@ -627,17 +627,18 @@ async def review_confirm(request: Request, form: Any) -> Response:
 
 async def _record(site: Site, policy_id: str, fields: dict[str, str], new: NewText | None,
                   confirmed: bool = False) -> ReviewOutcome:
-    reviewed = _form_date(fields["date"], "--date")
-    next_due = _form_date(fields["next"], "--next") if fields["next"].strip() else None
+    reviewed = form_date(fields["date"], "--date")
+    next_due = form_date(fields["next"], "--next") if fields["next"].strip() else None
     return await run_in_threadpool(operations.record_review, site.inst, policy_id, reviewed,
                                    next_due, new, fields["notes"], site.now(), confirmed)
 
 
-def _form_date(text: str, option: str) -> date:
+def form_date(text: str, field: str) -> date:
+    """A date from a form, or InputError naming its field."""
     try:
         return parse_date(text)
     except ValueError as e:
-        raise InputError(str(e), field=option) from None
+        raise InputError(str(e), field=field) from None
 
 
 def _recorded(back: str, outcome: ReviewOutcome) -> Response:

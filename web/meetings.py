@@ -4,7 +4,7 @@ Every change goes through ``lifecycle.operations``, as the commands' do."""
 from __future__ import annotations
 
 import tempfile
-from datetime import date, time
+from datetime import time
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from documents.calendar import Deadline, feed
 from lifecycle import confirmations, operations
 from lifecycle.agenda import agenda
-from lifecycle.dates import long_date, parse_date
+from lifecycle.dates import long_date
 from lifecycle.errors import InputError, LifecycleError
 from lifecycle.meetings import meeting_agenda
 from lifecycle.outbox import mail_domain
@@ -25,6 +25,7 @@ from .app import (
     _named,
     _query,
     _upload,
+    form_date,
     office,
     office_form,
     page,
@@ -42,13 +43,6 @@ def _office_page(request: Request, name: str, title: str, **context: Any) -> Res
     return page(request, name, title=title, message=request.query_params.get("message", ""),
                 error=request.query_params.get("error", ""),
                 csrf=admin.csrf_token(request.session), **context)
-
-
-def _day(text: str, label: str) -> date:
-    try:
-        return parse_date(text)
-    except ValueError as e:
-        raise InputError(str(e), field=label) from None
 
 
 async def meetings_page(request: Request) -> Response:
@@ -79,7 +73,7 @@ async def add_meeting(request: Request, form: Any) -> Response:
     values = {k: str(form.get(k, "")).strip() for k in ("body", "date", "time", "name")}
     try:
         meeting = await run_in_threadpool(
-            operations.add_meeting, site.inst, values["body"], _day(values["date"], "DATE"),
+            operations.add_meeting, site.inst, values["body"], form_date(values["date"], "DATE"),
             _clock(values["time"]), values["name"] or None, site.now())
     except LifecycleError as e:
         field = _MEETING_FIELDS_OF.get(getattr(e, "field", None) or "", "form")
@@ -144,7 +138,7 @@ async def approve(request: Request, form: Any) -> Response:
         result = await run_in_threadpool(
             operations.approve, site.inst, policy_id, meeting.day,
             str(form.get("minute", "")).strip(),
-            _day(next_text, "Next review due") if next_text else None,
+            form_date(next_text, "Next review due") if next_text else None,
             str(form.get("notes", "")), office(request), site.now(),
             form.get("changed_since_pack") == "yes")
     except (LifecycleError, ValueError) as e:
