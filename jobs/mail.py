@@ -48,10 +48,11 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "documents" / "templates" /
 DOCX_TYPE = ("application", "vnd.openxmlformats-officedocument.wordprocessingml.document")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 MAX_CHANGES = 12
-# The annual reminder and its chaser are rendered once per list and filled in per person.
-MERGED = ("annual", "annual_chase")
-PERSONAL = ("name", "confirm_link", "reference")
-MARKERS = tuple(f"\x1e{field}\x1e" for field in PERSONAL)   # never in a name: control chars
+# Messages that ask someone to read and confirm are rendered once for everyone who gets the
+# same text, and filled in per person: the template and the field that holds its link.
+MERGED = {"annual": "confirm_link", "annual_chase": "confirm_link", "updated": "ack_link",
+          "reminder": "ack_link", "chase": "ack_link"}
+MARKERS = ("\x1ename\x1e", "\x1elink\x1e", "\x1ereference\x1e")  # control chars: never in a value
 
 
 def first_sentence(markdown: str, limit: int = 160) -> str:
@@ -100,17 +101,47 @@ def quoted_printable(text: str) -> bytes:
     return binascii.b2a_qp(crlf.encode("utf-8"), istext=True)
 
 
+class Merge:
+    """A body rendered with MARKERS where the personal values go, quoted-printable encoded
+    once except for the lines that hold a marker. Quoted-printable encodes each line on its
+    own, so the other lines are the same bytes in every message; ``fill`` encodes only the
+    few personal lines (tests check the result against encoding the whole body)."""
+
+    def __init__(self, marked: str) -> None:
+        lines = [line + "\r\n" for line in marked.replace("\r\n", "\n").split("\n")]
+        lines[-1] = lines[-1][:-2]
+        if len(lines) > 1:    # a last line without its line break goes with the one before
+            lines[-2:] = [lines[-2] + lines[-1]]
+        self.pieces: list[bytes | str] = []
+        static = ""
+        for line in lines:
+            if any(marker in line for marker in MARKERS):
+                self.pieces += [quoted_printable(static), line] if static else [line]
+                static = ""
+            else:
+                static += line
+        if static:
+            self.pieces.append(quoted_printable(static))
+
+    def fill(self, values: tuple[str, ...]) -> bytes:
+        return b"".join(piece if isinstance(piece, bytes) else quoted_printable(
+            piece.replace(MARKERS[0], values[0]).replace(MARKERS[1], values[1])
+                 .replace(MARKERS[2], values[2]))
+            for piece in self.pieces)
+
+
 def base64_lines(data: bytes) -> bytes:
     return b"".join(binascii.b2a_base64(data[i:i + 57]).replace(b"\n", b"\r\n")
                     for i in range(0, len(data), 57))
 
 
-def alternative(text: str, html: str, boundary: str) -> bytes:
-    """multipart/alternative: a real plain-text part, then the HTML, both quoted-printable."""
+def alternative(text: bytes, html: bytes, boundary: str) -> bytes:
+    """multipart/alternative: a real plain-text part, then the HTML, both already encoded
+    quoted-printable."""
     encoding = {"Content-Transfer-Encoding": "quoted-printable"}
     return part({"Content-Type": f'multipart/alternative; boundary="{boundary}"'}, multipart([
-        part({"Content-Type": 'text/plain; charset="utf-8"', **encoding}, quoted_printable(text)),
-        part({"Content-Type": 'text/html; charset="utf-8"', **encoding}, quoted_printable(html)),
+        part({"Content-Type": 'text/plain; charset="utf-8"', **encoding}, text),
+        part({"Content-Type": 'text/html; charset="utf-8"', **encoding}, html),
     ], boundary))
 
 
@@ -134,16 +165,18 @@ class Composer:
         self._documents: dict[tuple[str, int], bytes] = {}
         self._parts: dict[tuple[str, int], bytes] = {}
         self._changes: dict[tuple[str, int], tuple[Comparison, bytes]] = {}
+        self._update_notes: dict[tuple[str, int], dict[str, Any]] = {}
         self._recorder: tuple[Person | None] | None = None
         self._meetings: list[Meeting] | None = None
         self._open_drafts: dict[str, Draft] | None = None
         self._drafts: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
         self._headers: dict[tuple[str, str], bytes] = {}
+        self._date: tuple[datetime | None, bytes] = (None, b"")
         self._all_policies: list[PolicyRecord] | None = None
         self._reading: dict[tuple[tuple[str, ...], date], list[dict[str, Any]]] = {}
         self._listings: dict[tuple[str, tuple[tuple[str, bool], ...]], tuple[str, Markup]] = {}
         self._refs: dict[str, str] | None = None
-        self._merged: dict[tuple[Any, ...], tuple[str, str]] = {}
+        self._merged: dict[tuple[Any, ...], tuple[Merge, Merge]] = {}
         self._people: dict[str, Person] | None = None
         self._confirmed: dict[str, dict[tuple[str, int], set[str]]] | None = None
         for environment in (self.html, self.text):
@@ -174,50 +207,55 @@ class Composer:
         subject, context, attached = self._content(message, local)
         context |= {"name": message.to_name, "school": self.config.school, "subject": subject,
                     "reference": message.message_id.strip("<>").split("@")[0][:12]}
-        template = context.get("template", message.kind)
-        text, html = self.bodies(template, context)
+        text, html = self.bodies(message, context)
         boundary = "=_" + message.message_id.strip("<>").split("@")[0][:24]
-        sender = header_safe(self.config.sender)
         parts = [alternative(text, html, boundary + "_alt"), *attached]
         recorder = context.get("recorder")
         reply_to = ([self.folded("Reply-To", formataddr((header_safe(recorder.name),
                                                         recorder.email)))]
                     if recorder is not None else [])
-        headers = [self.folded("Subject", header_safe(subject)), self.folded("From", sender),
+        headers = [self.folded("Subject", subject), self.folded("From", self.config.sender),
                    *reply_to,
                    self.recipient(message.to_name, message.to_email),
-                   self.folded("Date", format_datetime(local)),
+                   self.date_header(local),
                    f"Message-ID: {message.message_id}\r\nAuto-Submitted: auto-generated\r\n"
                    f'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="{boundary}"'
                    "\r\n\r\n".encode("ascii")]
         return subject, b"".join(headers) + multipart(parts, boundary)
 
-    def bodies(self, template: str, context: dict[str, Any]) -> tuple[str, str]:
-        """The plain and HTML bodies. An annual reminder differs from the next person's only
-        in the name, the link and the reference: it is rendered once per distinct list, with
-        markers where those go, and the markers are replaced for each person (5,000 staff
-        with the same list: one render, not 5,000)."""
-        if template not in MERGED:
-            return (self.text.get_template(f"{template}.txt").render(context),
-                    self.html.get_template(f"{template}.html").render(context))
-        key = (template, context["subject"], context["year"], context["final"],
-               len(context["items"]), context["listing_text"])
+    def bodies(self, message: Message, context: dict[str, Any]) -> tuple[bytes, bytes]:
+        """The plain and HTML bodies, encoded. A message that asks someone to read and
+        confirm differs from the next person's only in the name, the link and the reference:
+        it is rendered once for everyone with the same text (for an annual reminder, the
+        same list), with markers where those go, and filled in for each person (5,000 staff:
+        one render, not 5,000)."""
+        template = context.get("template", message.kind)
+        link = MERGED.get(template)
+        if link is None:
+            return (quoted_printable(self.text.get_template(f"{template}.txt").render(context)),
+                    quoted_printable(self.html.get_template(f"{template}.html").render(context)))
+        key = (template, message.kind, message.policy_id, message.period, message.stage,
+               message.office_copy, context["subject"], context.get("listing_text"))
         if key not in self._merged:
-            marked = context | dict(zip(PERSONAL, MARKERS, strict=True))
-            self._merged[key] = (self.text.get_template(f"{template}.txt").render(marked),
-                                 self.html.get_template(f"{template}.html").render(marked))
+            marked = context | dict(zip(("name", link, "reference"), MARKERS, strict=True))
+            self._merged[key] = (Merge(self.text.get_template(f"{template}.txt").render(marked)),
+                                 Merge(self.html.get_template(f"{template}.html").render(marked)))
         text, html = self._merged[key]
-        for field, marker in zip(PERSONAL, MARKERS, strict=True):
-            text = text.replace(marker, str(context[field]))
-            html = html.replace(marker, str(escape(context[field])))
-        return text, html
+        values = (str(context["name"]), str(context[link]), str(context["reference"]))
+        return text.fill(values), html.fill(tuple(str(escape(v)) for v in values))
+
+    def date_header(self, local: datetime) -> bytes:
+        """The Date header: the same for every message of a run."""
+        if self._date[0] != local:
+            self._date = (local, self.folded("Date", format_datetime(local)))
+        return self._date[1]
 
     def folded(self, name: str, value: str) -> bytes:
-        """A header folded and RFC 2047-encoded by the email package, once per distinct value
-        (a subject is shared by everyone who gets the same reminder)."""
+        """A header made safe, folded and RFC 2047-encoded by the email package, once per
+        distinct value (a subject is shared by everyone who gets the same reminder)."""
         key = (name, value)
         if key not in self._headers:
-            self._headers[key] = header_line(name, value)
+            self._headers[key] = header_line(name, header_safe(value))
         return self._headers[key]
 
     def recipient(self, name: str, address: str) -> bytes:
@@ -348,7 +386,14 @@ class Composer:
         return first_sentence(version.body if version else "")
 
     def _updated(self, policy: PolicyRecord, today: date) -> dict[str, Any]:
-        """The changed passages, cut to their sentences, and the reviewers' notes."""
+        """The changed passages, cut to their sentences, and the reviewers' notes: the same
+        for everyone told of this version, so worked out once."""
+        key = (policy.id, policy.version)
+        if key not in self._update_notes:
+            self._update_notes[key] = self._update_context(policy, today)
+        return self._update_notes[key]
+
+    def _update_context(self, policy: PolicyRecord, today: date) -> dict[str, Any]:
         comparison, _ = self.changes(policy, today)
         quotes = comparison.quoted(excerpts=True)
         notes = [r.notes for r in self.register.reviews(policy.id)

@@ -100,8 +100,8 @@ class _Sender(threading.Thread):
         super().__init__(name="smtp-sender", daemon=True)
         self.transport = transport
         self.now = now
-        self.inbox: queue.Queue[tuple[Message, bytes] | None] = queue.Queue()
-        self.results: queue.Queue[tuple[Message, Exception | None]] = queue.Queue()
+        self.inbox: queue.SimpleQueue[tuple[Message, bytes] | None] = queue.SimpleQueue()
+        self.results: queue.SimpleQueue[tuple[Message, Exception | None]] = queue.SimpleQueue()
 
     def run(self) -> None:
         while (item := self.inbox.get()) is not None:

@@ -40,7 +40,7 @@ from .model import (
 if TYPE_CHECKING:
     from .outbox import Outbox
 
-SCHEMA_VERSION = 7          # the number of migrations in migrations.py (a test keeps it so)
+SCHEMA_VERSION = 8          # the number of migrations in migrations.py (a test keeps it so)
 BUSY_SECONDS = 30           # how long a writer waits for another to finish
 
 _POLICY_QUERY = """
