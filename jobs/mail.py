@@ -174,7 +174,7 @@ class Composer:
         self._date: tuple[datetime | None, bytes] = (None, b"")
         self._all_policies: list[PolicyRecord] | None = None
         self._reading: dict[tuple[tuple[str, ...], date], list[dict[str, Any]]] = {}
-        self._listings: dict[tuple[str, tuple[tuple[str, bool], ...]], tuple[str, Markup]] = {}
+        self._listings: dict[tuple[Any, ...], tuple[list[dict[str, Any]], str, Markup]] = {}
         self._refs: dict[str, str] | None = None
         self._merged: dict[tuple[Any, ...], tuple[Merge, Merge]] = {}
         self._people: dict[str, Person] | None = None
@@ -332,17 +332,16 @@ class Composer:
         person = self.person(message.person_key)
         year = message.period
         chase = message.kind == Kind.CHASE
+        roles = tuple(sorted(person.roles)) if person else None
+        items = self.reading_items(roles, today) if roles is not None else []
         confirmed = self.confirmed_by(message.person_key)
-        listed = []
-        for item in self.reading_items(person.roles, today) if person else []:
-            policy = item["policy"]
-            done = counts_now(policy, confirmed.get((policy.id, policy.version), set()), year)
-            if not (chase and done):
-                listed.append({**item, "done": done})
+        done = tuple(counts_now(i["policy"], confirmed.get((i["policy"].id, i["policy"].version),
+                                                           set()), year)
+                     for i in items) if confirmed else (False,) * len(items)
+        template = "annual_chase" if chase else "annual"
+        listed, text, html = self.listing(template, roles, today, done)
         token = annual_token(self.secret, self.ref(message.person_key), year)
         ladder = self.config.chase_after_days
-        template = "annual_chase" if chase else "annual"
-        text, html = self.listing(template, listed)
         context = {"template": template, "items": listed, "listing_text": text,
                    "listing_html": html,
                    "year": year.replace("-", "/"), "confirm_link":
@@ -354,21 +353,26 @@ class Composer:
         return (f"Annual reminder {year.replace('-', '/')}: {count} to read and confirm",
                 context)
 
-    def listing(self, template: str, items: list[dict[str, Any]]) -> tuple[str, Markup]:
-        """The list of policies as text and HTML: the same for everyone with the same list,
-        so rendered once per list, not once per recipient (most of a reminder's cost)."""
-        key = (template, tuple((i["policy"].id, i["done"]) for i in items))
+    def listing(self, template: str, roles: tuple[str, ...] | None, today: date,
+                done: tuple[bool, ...]) -> tuple[list[dict[str, Any]], str, Markup]:
+        """The policies listed (a chaser: only those not yet confirmed), as items, text and
+        HTML: the same for everyone with the same roles and the same confirmations, so
+        worked out once per list, not once per recipient (most of a reminder's cost)."""
+        key = (template, roles, today, done)
         if key not in self._listings:
-            context = {"items": items}
+            items = self.reading_items(roles, today) if roles is not None else []
+            listed = [{**item, "done": d} for item, d in zip(items, done, strict=True)
+                      if not (template == "annual_chase" and d)]
+            context = {"items": listed}
             self._listings[key] = (
-                self.text.get_template(f"{template}_items.txt").render(context),
+                listed, self.text.get_template(f"{template}_items.txt").render(context),
                 Markup(self.html.get_template(f"{template}_items.html").render(context)))
         return self._listings[key]
 
     def reading_items(self, roles: tuple[str, ...], today: date) -> list[dict[str, Any]]:
-        """The annual reminder's list for people with these roles: the same for everyone
+        """The annual reminder's list for people with these (sorted) roles: the same for everyone
         who shares them, so worked out once per delivery run."""
-        key = (tuple(sorted(roles)), today)
+        key = (roles, today)
         if key not in self._reading:
             if self._all_policies is None:
                 self._all_policies = self.register.policies()
