@@ -7,6 +7,7 @@ injection) and every value reaching HTML is escaped by the templates.
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 from datetime import date, datetime, timedelta
 from email.headerregistry import Address
@@ -145,6 +146,20 @@ def alternative(text: bytes, html: bytes, boundary: str) -> bytes:
     ], boundary))
 
 
+@functools.cache
+def environments() -> tuple[Environment, Environment]:
+    """The HTML and plain-text template environments: made once per process, so the
+    service compiles each template once, not at every delivery run."""
+    env = {"loader": FileSystemLoader(TEMPLATES), "trim_blocks": True, "lstrip_blocks": True,
+           "auto_reload": False}   # not a stat of every template for every message
+    html = Environment(autoescape=True, **env)  # type: ignore[arg-type]
+    text = Environment(autoescape=False, keep_trailing_newline=True,  # noqa: S701
+                       **env)  # type: ignore[arg-type]
+    for environment in (html, text):
+        environment.filters["long_date"] = long_date
+    return html, text
+
+
 class Composer:
     """Builds each outbox message from the register as it is now. One per delivery run:
     it caches policies and their rendered Word documents."""
@@ -156,11 +171,7 @@ class Composer:
         self.config = config
         self.rendered_root = rendered_root
         self.domain = mail_domain(config.sender)
-        env = {"loader": FileSystemLoader(TEMPLATES), "trim_blocks": True, "lstrip_blocks": True,
-               "auto_reload": False}   # not a stat of every template for every message
-        self.html = Environment(autoescape=True, **env)  # type: ignore[arg-type]
-        self.text = Environment(autoescape=False, keep_trailing_newline=True,  # noqa: S701
-                                **env)  # type: ignore[arg-type]
+        self.html, self.text = environments()
         self._policies: dict[str, PolicyRecord] = {}
         self._documents: dict[tuple[str, int], bytes] = {}
         self._parts: dict[tuple[str, int], bytes] = {}
@@ -179,8 +190,6 @@ class Composer:
         self._merged: dict[tuple[Any, ...], tuple[Merge, Merge]] = {}
         self._people: dict[str, Person] | None = None
         self._confirmed: dict[str, dict[tuple[str, int], set[str]]] | None = None
-        for environment in (self.html, self.text):
-            environment.filters["long_date"] = long_date
 
     def policy(self, policy_id: str) -> PolicyRecord:
         if policy_id not in self._policies:
