@@ -101,7 +101,7 @@ def main() -> None:
                 (o, o_lat, rate), (r, r_lat, _) = figures["ours"], figures["reference"]
                 rounds.append((o, r, o_lat, r_lat, rate))
         finally:
-            sink.send_signal(signal.SIGINT)
+            sink.terminate()        # SIGINT would be ignored under a shell's background job
             sink.wait()
     med = [statistics.median(column) for column in zip(*rounds, strict=True)]
     ratio = statistics.median(o / r for o, r, *_ in rounds)

@@ -164,7 +164,7 @@ def delivery(root: Path, staff: int, policies: int, title: str, target: float,
             else:
                 rounds.append((ours(inst, staff, kind), bare_smtplib(port, messages)))
     finally:
-        sink.send_signal(signal.SIGINT)
+        sink.terminate()        # SIGINT would be ignored under a shell's background job
         sink.wait()
     ratio = statistics.median(o / r for o, r in rounds)
     print(f"## Delivery: {title} ({size:.0f} KB messages; {machine()})\n")
