@@ -379,8 +379,8 @@ class Composer:
         return self._listings[key]
 
     def reading_items(self, roles: tuple[str, ...], today: date) -> list[dict[str, Any]]:
-        """The annual reminder's list for people with these (sorted) roles: the same for everyone
-        who shares them, so worked out once per delivery run."""
+        """The annual reminder's list for people with these roles (sorted): the same for
+        everyone who shares them, so worked out once per delivery run."""
         key = (roles, today)
         if key not in self._reading:
             if self._all_policies is None:

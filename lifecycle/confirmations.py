@@ -62,8 +62,10 @@ _INVALID = f"This link is not valid: it may have been altered or cut short. {ASK
 
 class _LinkSerializer(URLSafeSerializer):
     """itsdangerous's URL-safe serializer without its attempt to compress each payload: a
-    link's few fields never shrink, and trying costs a zlib stream per link (a third of
-    making one). The tokens are the same; a compressed one still reads."""
+    link's few short fields almost never shrink, and trying costs a zlib stream per link (a
+    third of making one). The tokens are the same, unless zlib would have shortened one (a
+    long, repetitive policy id): that link is now a little longer. Compressed tokens still
+    read."""
 
     def dump_payload(self, obj: Any) -> bytes:
         return base64_encode(Serializer.dump_payload(self, obj))
