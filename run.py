@@ -18,8 +18,40 @@ from typing import Any
 import click
 
 from lifecycle.dates import parse_date, parse_datetime
-from lifecycle.errors import InputError, LifecycleError
+from lifecycle.errors import InputError, LifecycleError, Remedy
 from lifecycle.instance import DB_FILE, ENV_VAR, Instance, default_root
+
+# The domain's neutral fields as the commands' options and arguments (a field of a file, a
+# front matter key or a CSV column, is said as it is).
+OPTION_OF = {
+    "reviewed": "--date", "next_review": "--next", "meeting": "--meeting",
+    "meeting_day": "DATE", "approving_body": "--body", "time": "--time", "person": "EMAIL",
+    "policy": "POLICY", "version": "--version", "id": "--id", "title": "--title",
+    "approver": "--approver", "adopted": "--adopted", "review_due": "--review-due",
+    "review_interval": "--interval", "audiences": "--audiences",
+    "reminder_audience": "--reminder-audience", "statutory": "--from-catalogue",
+}
+# The domain's remedies as the command line offers them.
+REMEDY_WORDS = {
+    Remedy.CONFIRM: ". If it really is the new text, add --yes",
+    Remedy.FORCE: ", or erase with --force",
+    Remedy.CHANGED_SINCE_PACK: ". If this is the text they approved, add --changed-since-pack",
+    Remedy.NEW_TEXT: " (or use 'review record {policy} --file' for a new text)",
+    Remedy.FROM_CATALOGUE: " (or --from-catalogue ENTRY)",
+    Remedy.ADD_MEETING: "; add it with 'meetings add'",
+    Remedy.GIVE_APPROVER: ", or give --approver",
+    Remedy.CHOOSE_INSTANCE: f" (set --data or {ENV_VAR})",
+}
+
+
+def said(error: LifecycleError) -> str:
+    """The domain's error in the command line's words: options for fields, and the remedy."""
+    text = str(error)
+    if isinstance(error, InputError) and error.file is None:
+        text = error.located(OPTION_OF.get(error.field or ""))
+    if error.remedy is not None:
+        text += REMEDY_WORDS[error.remedy].format(policy=error.policy_id)
+    return text
 
 
 def _data_after(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
@@ -47,7 +79,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except LifecycleError as e:
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(said(e)) from None
         except BrokenPipeError:
             raise                  # the reader went away (`tick | head`): click exits quietly
         except OSError as e:
@@ -708,7 +740,8 @@ def serve(ctx: click.Context, now_text: str | None, bind: str | None) -> None:
 
     from jobs.scheduler import Service
     from jobs.tasks import service_lock
-    from web.app import create_app, listen, run_web
+    from web.app import create_app
+    from web.server import listen, run_web
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     inst = _open(ctx)

@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, Remedy
 from .model import PolicyRecord
 
 CATALOGUE = Path(__file__).parent / "catalogues" / "england.toml"
@@ -130,7 +130,7 @@ def body_for(e: Entry, approvers: dict[str, tuple[str, ...]]) -> str:
     who = "the headteacher" if role == "head" else "the governing board"
     raise InputError(f"no approving body for {who} in config.toml [approvers] (add one such as "
                      f"\"{'Headteacher' if role == 'head' else 'Governing Body'}\" = "
-                     f"[\"{role}\"]), or give --approver", field="approver")
+                     f"[\"{role}\"])", field="approver", remedy=Remedy.GIVE_APPROVER)
 
 
 def fields_from(e: Entry, approvers: dict[str, tuple[str, ...]]) -> dict[str, object]:

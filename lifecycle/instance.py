@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .config import Config, load_config
 from .dates import now_local
-from .errors import InstanceError
+from .errors import InstanceError, Remedy
 
 if TYPE_CHECKING:
     from .store import Register
@@ -31,7 +31,7 @@ class Instance:
     @classmethod
     def at(cls, root: Path) -> Instance:
         if not root.is_dir():
-            raise InstanceError(f"{root}: no such data directory (set --data or {ENV_VAR})")
+            raise InstanceError(f"{root}: no such data directory", remedy=Remedy.CHOOSE_INSTANCE)
         return cls(root=root, config=load_config(root / "config.toml"))
 
     @property

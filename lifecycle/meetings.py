@@ -8,7 +8,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 from .agenda import AgendaItem, agenda, stale_dates
-from .errors import InputError, LifecycleError
+from .errors import InputError, LifecycleError, Remedy
 from .model import Draft, Kind, Meeting, text_hash
 from .policies import (
     Approving,
@@ -27,26 +27,28 @@ from .store import Register
 class ChangedSincePack(LifecycleError):
     """The draft being approved is not the one the review pack carried."""
 
+    remedy = Remedy.CHANGED_SINCE_PACK
+
     def __init__(self, policy_id: str, uploaded: datetime, pack: datetime) -> None:
         super().__init__(
             f"{policy_id}: the draft was replaced on {uploaded:%d %B %Y at %H:%M}, after the "
             f"review pack went out ({pack:%d %B %Y}): the governors may not have seen this "
-            "text. If this is the text they approved, add --changed-since-pack")
+            "text")
 
 
 def add_meeting(register: Register, bodies: dict[str, tuple[str, ...]], body: str, day: date,
                 at: time | None, name: str | None, now: datetime) -> Meeting:
-    check_body(body, bodies, "--body")
+    check_body(body, bodies, "approving_body")
     with register.transaction():
         if register.meeting(body, day) is not None:
-            raise InputError(f"the {body} already meets on {day}", field="DATE")
+            raise InputError(f"the {body} already meets on {day}", field="meeting_day")
         return register.add_meeting(body, day, at, name or f"{body} meeting", now)
 
 
 def cancel_meeting(register: Register, body: str, day: date, now: datetime) -> Meeting:
     """Cancel a meeting; a review pack not yet sent for it never will be."""
     with register.transaction():
-        meeting = require_meeting(register, body, day, "DATE")
+        meeting = require_meeting(register, body, day, "meeting_day")
         register.cancel_meeting(meeting, now)
         register.outbox.skip_pending(Kind.PACK, f"m{meeting.id}", now)
         return meeting
@@ -58,8 +60,8 @@ def require_meeting(register: Register, body: str, day: date, field: str) -> Mee
         known = [m.day.isoformat() for m in register.meetings(include_cancelled=False)
                  if m.body == body]
         raise InputError(f"the {body} has no meeting on {day} in the register (known: "
-                         f"{', '.join(known) or 'none'}; add it with 'meetings add')",
-                         field=field)
+                         f"{', '.join(known) or 'none'})", field=field,
+                         remedy=Remedy.ADD_MEETING)
     return meeting
 
 
@@ -116,7 +118,7 @@ def discard_draft(register: Register, policy_id: str, now: datetime) -> Draft:
         require_policy(register, policy_id)
         draft = register.close_draft(policy_id, "discarded", now)
         if draft is None:
-            raise InputError(f"{policy_id} has no open draft", field="POLICY")
+            raise InputError(f"{policy_id} has no open draft", field="policy")
         return draft
 
 
@@ -136,14 +138,14 @@ def approve(register: Register, policies_dir: Path, policy_id: str, meeting_day:
     binding the review to the meeting, the minute and the SHA-256 of the text."""
     with register.transaction():
         policy = require_policy(register, policy_id)
-        meeting = require_meeting(register, policy.approver, meeting_day, "--meeting")
+        meeting = require_meeting(register, policy.approver, meeting_day, "meeting")
         if meeting.day > now.date():
             raise InputError(f"the meeting on {meeting.day} has not happened yet (today is "
-                             f"{now.date()})", field="--meeting")
+                             f"{now.date()})", field="meeting")
         if policy.cycle_opened >= meeting.day and policy.cycle > 1:
             raise InputError(f"{policy_id} has no review open at the meeting on {meeting.day}: "
                              f"it was last reviewed on {policy.cycle_opened}",
-                             field="--meeting")
+                             field="meeting")
         draft = register.open_draft(policy_id)
         pack = register.outbox.first_decided(Kind.PACK, f"m{meeting.id}")
         if draft and pack and draft.uploaded_at > pack and not changed_since_pack:

@@ -262,3 +262,11 @@ class VersionFacts:
     def as_key(self) -> dict[str, str]:
         """Everything but the body, as text: what a render's cache key depends on."""
         return {k: str(v) for k, v in asdict(self).items() if k != "body"}
+
+
+def new_ref() -> str:
+    """A person's opaque reference for their links: random, no personal data. (secrets is
+    imported here, not at the top: `status` starts without it.)"""
+    import secrets
+
+    return secrets.token_urlsafe(12)

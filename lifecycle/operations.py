@@ -15,7 +15,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import InputError
+from .errors import InputError, Remedy
 from .instance import Instance
 from .model import (
     AuditEntry,
@@ -153,10 +153,10 @@ def policy_fields(inst: Instance, entry_id: str | None,
         try:
             found = entry(entry_id, load_catalogue())
         except InputError as e:
-            raise InputError(e.message, field="--from-catalogue") from None
+            raise InputError(e.message, field="statutory") from None
         defaults = fields_from(found, config.approvers)
     elif "title" not in chosen:
-        raise InputError("a title is needed (or --from-catalogue ENTRY)", field="--title")
+        raise InputError("a title is needed", field="title", remedy=Remedy.FROM_CATALOGUE)
     fields = {**defaults, **chosen}
     order = ("id", "title", "school", "approver", "adopted", "review_due", "review_interval",
              "audiences", "reminder_audience", "statutory", "publish")

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from .dates import add_months
-from .errors import InputError
+from .errors import InputError, Remedy
 from .model import Person, email_key
 from .store import Register
 
@@ -24,7 +24,7 @@ def _found(register: Register, email: str) -> Person:
     person = register.person(email_key(email))
     if person is None:
         raise InputError(f"nobody with the address '{email}' is in the directory",
-                         field="EMAIL")
+                         field="person")
     return person
 
 
@@ -75,10 +75,10 @@ def erase_person(register: Register, email: str, today: date, force: bool, now: 
     copy of them remains in it. Someone still active is erased only with ``force``."""
     person = _found(register, email)
     if person.email.endswith("@" + ERASED_DOMAIN):
-        raise InputError(f"'{email}' has already been erased", field="EMAIL")
+        raise InputError(f"'{email}' has already been erased", field="person")
     if person.active_on(today) and not force:
         raise InputError(f"{person.name} is still active (no end date before today): mark "
-                         "them as a leaver first, or erase with --force", field="EMAIL")
+                         "them as a leaver first", field="person", remedy=Remedy.FORCE)
     tag = secrets.token_hex(4)
     pseudonym = Person(f"Erased person {tag}", f"erased-{tag}@{ERASED_DOMAIN}", person.roles,
                        person.start_date, person.end_date or today)

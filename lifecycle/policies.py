@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from .dates import add_months
-from .errors import InputError, NeedsConfirmation, UnknownPolicy
+from .errors import InputError, NeedsConfirmation, Remedy, UnknownPolicy
 from .files import write_atomically
 from .model import Meeting, PolicyRecord, PolicySource, text_hash
 from .sources import line_of_field, parse_source, read_text, rewrite_dates, split_front_matter
@@ -47,8 +47,9 @@ def sync_source(register: Register, source: PolicySource, now: datetime) -> Sync
         if source.adopted <= current.adopted:
             raise InputError(
                 f"the text changed, so adopted must be after version {current.version}'s "
-                f"{current.adopted} (or use 'review record {source.id} --file')",
-                file=source.path, line=line_of_field(source.path, "adopted"), field="adopted")
+                f"{current.adopted}", file=source.path,
+                line=line_of_field(source.path, "adopted"), field="adopted",
+                remedy=Remedy.NEW_TEXT, policy_id=source.id)
         version = register.add_version(source.id, source.sha256, source.adopted, source.body,
                                        now)
         outcome = Outcome.NEW_VERSION
@@ -206,13 +207,13 @@ def _record_review(
     if reviewed_on < policy.cycle_opened:
         what = "adopted" if policy.cycle == 1 else "last reviewed"
         raise InputError(f"{reviewed_on} is before the policy was {what} ({policy.cycle_opened})",
-                         field="--date")
+                         field="reviewed")
     if reviewed_on > now.date():
         raise InputError(f"{reviewed_on} is in the future (today is {now.date()})",
-                         field="--date")
+                         field="reviewed")
     due = next_due or add_months(reviewed_on, policy.review_interval_months)
     if due <= reviewed_on:
-        raise InputError(f"{due} is not after the review date {reviewed_on}", field="--next")
+        raise InputError(f"{due} is not after the review date {reviewed_on}", field="next_review")
     source_path = policies_dir / policy.source
     text = read_text(source_path)
     version = policy.version
@@ -240,26 +241,18 @@ def _record_review(
     return ReviewOutcome(policy.id, reviewed_on, due, version, version != policy.version)
 
 
-# front matter field -> the option of `policies add` that gives it
-_OPTIONS = {"id": "--id", "title": "--title", "approver": "--approver", "adopted": "--adopted",
-            "review_due": "--review-due", "review_interval": "--interval",
-            "audiences": "--audiences", "reminder_audience": "--reminder-audience",
-            "statutory": "--from-catalogue"}
-
-
 def add_policy(register: Register, policies_dir: Path, fields: dict[str, object],
                new: NewText, now: datetime, bodies: Iterable[str]) -> PolicySource:
     """A new policy from a text and the office's facts about it: ``data/policies/<id>.md``
     written with its front matter, and version 1 registered, in one transaction (the file is
-    written last). Mistakes in the facts are reported against their options."""
+    written last). Mistakes in the facts are reported against their fields."""
     import yaml
 
     policy_id = str(fields["id"])
     path = policies_dir / f"{policy_id}.md"
     if register.policy(policy_id) is not None or path.exists():
-        raise InputError(f"'{policy_id}' is already in the register: choose another id, or "
-                         f"use 'review record {policy_id} --file' for a new text",
-                         field="--id")
+        raise InputError(f"'{policy_id}' is already in the register: choose another id",
+                         field="id", remedy=Remedy.NEW_TEXT, policy_id=policy_id)
     if not new.text.strip():
         raise InputError("the document is empty", file=new.path)
     front = yaml.safe_dump(fields, sort_keys=False, allow_unicode=True, width=1000)
@@ -267,9 +260,9 @@ def add_policy(register: Register, policies_dir: Path, fields: dict[str, object]
     try:
         source = parse_source(path, text, new.terms)
     except InputError as e:
-        raise InputError(e.message, field=_OPTIONS.get(e.field or "", e.field)) from None
-    check_approver(source, bodies, field="--approver")
-    check_statutory(source, field="--from-catalogue")
+        raise InputError(e.message, field=e.field) from None
+    check_approver(source, bodies, field="approver")
+    check_statutory(source, field="statutory")
     with register.transaction():
         sync_source(register, source, now)
         policies_dir.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ from .model import (
     Review,
     Version,
     VersionFacts,
+    new_ref,
 )
 
 if TYPE_CHECKING:
@@ -112,14 +113,6 @@ def _policy_fields(source: PolicySource) -> dict[str, Any]:
         "statutory": source.statutory, "publish": int(source.publish), "confirm": source.confirm,
         "summary": source.summary,
     }
-
-
-def new_ref() -> str:
-    """A person's opaque reference for their links: random, no personal data. (secrets is
-    imported here, not at the top: `status` starts without it.)"""
-    import secrets
-
-    return secrets.token_urlsafe(12)
 
 
 def _person_fields(person: Person) -> dict[str, Any]:
@@ -341,7 +334,7 @@ class Register:
         if version is None:
             known = ", ".join(str(v.number) for v in self.versions(policy_id))
             raise InputError(f"{policy_id} has no version {number} (versions: {known})",
-                             field="--version")
+                             field="version")
         current = number == policy.version
         due = policy.review_due if current else max(
             (c.due for c in self.cycles(policy_id) if c.opened <= version.adopted),

@@ -6,19 +6,20 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from lifecycle import operations
 from lifecycle.model import State
 
-from .app import STATE_COLOURS, _login_required, page, site_of
+from .dashboard import STATE_COLOURS
+from .pages import office_only, page, site_of
 
 _STATE_COLOURS = {"present": STATE_COLOURS[State.OK], "overdue": STATE_COLOURS[State.OVERDUE],
                   "missing": STATE_COLOURS[State.OVERDUE]}
 
 
+@office_only
 async def catalogue_page(request: Request) -> Response:
-    if (redirect := _login_required(request)) is not None:
-        return redirect
     site = site_of(request)
     found = await run_in_threadpool(operations.catalogue, site.inst, site.now().date())
     config = site.inst.config
@@ -27,3 +28,6 @@ async def catalogue_page(request: Request) -> Response:
     return page(request, "catalogue.html", title="Statutory policies", standings=found,
                 counts=counts, colours=_STATE_COLOURS, school_type=config.school_type,
                 phase=config.phase)
+
+
+routes = [Route("/catalogue", catalogue_page)]

@@ -9,7 +9,8 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
+from starlette.routing import Route
 
 from documents.calendar import Deadline, feed
 from lifecycle import confirmations, operations
@@ -19,35 +20,24 @@ from lifecycle.errors import InputError, LifecycleError
 from lifecycle.meetings import meeting_agenda
 from lifecycle.outbox import mail_domain
 
-from . import admin
-from .app import (
-    _login_required,
-    _named,
-    _query,
-    _upload,
+from .pages import (
+    Problem,
+    back,
+    beside,
     form_date,
-    office,
+    named,
     office_form,
-    page,
-    problem,
+    office_only,
+    office_page,
+    sentence,
     site_of,
+    upload,
+    who,
 )
 
 
-def _back(path: str, **values: str) -> Response:
-    return RedirectResponse(f"{path}?{_query(**values)}", status_code=303)
-
-
-def _office_page(request: Request, name: str, title: str, **context: Any) -> Response:
-    """A dashboard page with the outcome of the last form and a fresh CSRF token."""
-    return page(request, name, title=title, message=request.query_params.get("message", ""),
-                error=request.query_params.get("error", ""),
-                csrf=admin.csrf_token(request.session), **context)
-
-
+@office_only
 async def meetings_page(request: Request) -> Response:
-    if (redirect := _login_required(request)) is not None:
-        return redirect
     return await _meetings(request)
 
 
@@ -56,15 +46,11 @@ async def _meetings(request: Request, status: int = 200, errors: dict[str, str] 
     site = site_of(request)
     found = await run_in_threadpool(operations.meetings, site.inst)
     today = site.now().date()
-    response = _office_page(request, "meetings.html", "Meetings", meetings=found, today=today,
-                            bodies=list(site.inst.config.approvers), errors=errors or {},
-                            values=values or {})
-    response.status_code = status
-    return response
+    return office_page(request, "meetings.html", "Meetings", status, meetings=found,
+                       today=today, bodies=list(site.inst.config.approvers),
+                       errors=errors or {}, values=values or {})
 
 
-# the command's option -> the form's field, for errors shown beside the field
-_MEETING_FIELDS_OF = {"--body": "body", "DATE": "date", "--time": "time", "--name": "name"}
 
 
 @office_form
@@ -76,10 +62,9 @@ async def add_meeting(request: Request, form: Any) -> Response:
             operations.add_meeting, site.inst, values["body"], form_date(values["date"], "DATE"),
             _clock(values["time"]), values["name"] or None, site.now())
     except LifecycleError as e:
-        field = _MEETING_FIELDS_OF.get(getattr(e, "field", None) or "", "form")
-        message = getattr(e, "message", None) if field != "form" else None
-        return await _meetings(request, 400, {field: message or _labelled(e)}, values)
-    return _back("/admin/meetings",
+        return await _meetings(request, 400, beside(e, ("body", "date", "time", "name")),
+                               values)
+    return back("/admin/meetings",
                  message=f"Added the {meeting.name} on {long_date(meeting.day)}.")
 
 
@@ -87,17 +72,7 @@ def _clock(text: str) -> time | None:
     try:
         return time.fromisoformat(text) if text else None
     except ValueError:
-        raise InputError(f"'{text}' is not a time (expected HH:MM)", field="--time") from None
-
-
-def _labelled(error: Exception) -> str:
-    """Errors name the form's fields, not the command's options."""
-    text = str(error)
-    for option, label in (("--body: ", "Body: "), ("DATE: ", "Date: "),
-                          ("--meeting: ", "Meeting: "), ("--next: ", "Next review due: "),
-                          ("--date: ", "Meeting: ")):
-        text = text.replace(option, label)
-    return text.replace("add --changed-since-pack", "tick the box to approve it anyway")
+        raise InputError(f"'{text}' is not a time (expected HH:MM)", field="time") from None
 
 
 @office_form
@@ -105,24 +80,23 @@ async def cancel_meeting(request: Request, form: Any) -> Response:
     site = site_of(request)
     meeting = site.register.meeting_by_id(request.path_params["meeting_id"])
     if meeting is None or meeting.cancelled:
-        return problem(request, 404, "Not found", "There is no such meeting to cancel.")
+        raise Problem(404, "Not found", "There is no such meeting to cancel.")
     await run_in_threadpool(operations.cancel_meeting, site.inst, meeting.body, meeting.day,
                             site.now())
-    return _back("/admin/meetings", message=f"Cancelled the {meeting.name} on "
+    return back("/admin/meetings", message=f"Cancelled the {meeting.name} on "
                                                  f"{long_date(meeting.day)}.")
 
 
+@office_only
 async def agenda_page(request: Request) -> Response:
     """The meeting's agenda, printable, with an approval form for each policy."""
-    if (redirect := _login_required(request)) is not None:
-        return redirect
     site = site_of(request)
     meeting = site.register.meeting_by_id(request.path_params["meeting_id"])
     if meeting is None:
-        return problem(request, 404, "Not found", "There is no such meeting.")
+        raise Problem(404, "Not found", "There is no such meeting.")
     found = meeting_agenda(site.register, meeting)
-    return _office_page(request, "agenda.html", f"Agenda: {meeting.name}, {meeting.day}",
-                        meeting=meeting, agenda=found, held=meeting.day <= site.now().date())
+    return office_page(request, "agenda.html", f"Agenda: {meeting.name}, {meeting.day}",
+                       meeting=meeting, agenda=found, held=meeting.day <= site.now().date())
 
 
 @office_form
@@ -130,34 +104,28 @@ async def approve(request: Request, form: Any) -> Response:
     site = site_of(request)
     meeting = site.register.meeting_by_id(request.path_params["meeting_id"])
     if meeting is None:
-        return problem(request, 404, "Not found", "There is no such meeting.")
-    back = f"/admin/meetings/{meeting.id}"
+        raise Problem(404, "Not found", "There is no such meeting.")
+    here = f"/admin/meetings/{meeting.id}"
     policy_id = request.path_params["policy_id"]
     try:
         next_text = str(form.get("next", "")).strip()
         result = await run_in_threadpool(
             operations.approve, site.inst, policy_id, meeting.day,
             str(form.get("minute", "")).strip(),
-            form_date(next_text, "Next review due") if next_text else None,
-            str(form.get("notes", "")), office(request), site.now(),
+            form_date(next_text, "next_review") if next_text else None,
+            str(form.get("notes", "")), who(request), site.now(),
             form.get("changed_since_pack") == "yes")
     except (LifecycleError, ValueError) as e:
-        return _back(back, error=f"{_title(site, policy_id)}: {_labelled(e)}")
+        return back(here, error=f"{site.title(policy_id)}: {sentence(e)}")
     change = (f"adopted draft {result.draft.number} as version {result.outcome.version}"
               if result.draft else "reviewed, no changes")
     warned = "".join(f" Warning: {w}." for w in result.warnings)
-    return _back(back, message=f"{_title(site, policy_id)}: approved, {change}; next review "
+    return back(here, message=f"{site.title(policy_id)}: approved, {change}; next review "
                                f"due {long_date(result.outcome.next_due)}.{warned}")
 
 
-def _title(site: Any, policy_id: str) -> str:
-    policy = site.policy(policy_id)
-    return policy.title if policy else policy_id
-
-
+@office_only
 async def drafts_page(request: Request) -> Response:
-    if (redirect := _login_required(request)) is not None:
-        return redirect
     return _drafts(request)
 
 
@@ -165,11 +133,10 @@ def _drafts(request: Request, status: int = 200, errors: dict[str, str] | None =
             values: dict[str, str] | None = None) -> Response:
     site = site_of(request)
     policies = site.register.policies()
-    response = _office_page(request, "drafts.html", "Drafts", drafts=site.register.drafts(),
-                            policies=policies, titles={p.id: p.title for p in policies},
-                            errors=errors or {}, values=values or {})
-    response.status_code = status
-    return response
+    return office_page(request, "drafts.html", "Drafts", status,
+                       drafts=site.register.drafts(), policies=policies,
+                       titles={p.id: p.title for p in policies}, errors=errors or {},
+                       values=values or {})
 
 
 @office_form
@@ -179,16 +146,16 @@ async def add_draft(request: Request, form: Any) -> Response:
     with tempfile.TemporaryDirectory() as tmp:
         new, name = None, ""
         try:
-            new, name = await _upload(form, tmp)
+            new, name = await upload(form, tmp)
             if new is None:
                 raise InputError("choose the draft's Word document or Markdown file")
             result = await run_in_threadpool(operations.add_draft, site.inst, policy_id, new,
                                              str(form.get("note", "")).strip(), site.now())
         except (LifecycleError, ValueError) as e:
             values = {"policy": policy_id, "note": str(form.get("note", ""))}
-            return _drafts(request, 400, {"file": _named(e, new, name)}, values)
+            return _drafts(request, 400, {"file": named(e, new, name)}, values)
     warned = "".join(f" Warning: {w}." for w in result.warnings)
-    return _back("/admin/drafts", message=f"{_title(site, policy_id)}: draft "
+    return back("/admin/drafts", message=f"{site.title(policy_id)}: draft "
                                           f"{result.draft.number} added; "
                                           f"it goes in the next review pack.{warned}")
 
@@ -201,8 +168,8 @@ async def discard_draft(request: Request, form: Any) -> Response:
         found = await run_in_threadpool(operations.discard_draft, site.inst, policy_id,
                                         site.now())
     except LifecycleError as e:
-        return _back("/admin/drafts", error=str(e))
-    return _back("/admin/drafts", message=f"{_title(site, policy_id)}: draft {found.number} "
+        return back("/admin/drafts", error=str(e))
+    return back("/admin/drafts", message=f"{site.title(policy_id)}: draft {found.number} "
                                           "discarded.")
 
 
@@ -214,12 +181,12 @@ async def calendar_feed(request: Request) -> Response:
         key = confirmations.read_calendar_token(site.secret, request.path_params["token"],
                                                 site.register.person_key_of)
     except LifecycleError as e:
-        return problem(request, 404, "Not found", str(e))
+        raise Problem(404, "Not found", str(e)) from None
     person = site.register.person(key)
     now = site.now()
     config = site.inst.config
     if person is None or not person.active_on(now.date()):
-        return problem(request, 404, "Not found", "This calendar is no longer available.")
+        raise Problem(404, "Not found", "This calendar is no longer available.")
     bodies = {b for b, roles in config.approvers.items()
               if "clerk" in person.roles or set(roles) & set(person.roles)}
     register = site.register
@@ -236,3 +203,17 @@ async def calendar_feed(request: Request) -> Response:
         "Content-Disposition": 'inline; filename="policies.ics"',
         "Cache-Control": "private, max-age=3600"})
 
+
+
+routes = [
+    Route("/meetings", meetings_page, methods=["GET"]),
+    Route("/meetings", add_meeting, methods=["POST"]),
+    Route("/meetings/{meeting_id:int}", agenda_page, methods=["GET"]),
+    Route("/meetings/{meeting_id:int}/cancel", cancel_meeting, methods=["POST"]),
+    Route("/meetings/{meeting_id:int}/approve/{policy_id}", approve, methods=["POST"]),
+    Route("/drafts", drafts_page, methods=["GET"]),
+    Route("/drafts", add_draft, methods=["POST"]),
+    Route("/drafts/{policy_id}/discard", discard_draft, methods=["POST"]),
+]
+# a governor's or clerk's own calendar, outside the office's pages
+calendar_routes = [Route("/calendar/{token}.ics", calendar_feed)]

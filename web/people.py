@@ -6,16 +6,16 @@ through ``lifecycle.operations``, as the commands' do, and the audit log says wh
 from __future__ import annotations
 
 import json
-import secrets
 import tempfile
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
+from starlette.routing import Route
 
 from jobs.mailfiles import scrub_mail_files
 from lifecycle import confirmations, operations
@@ -33,23 +33,10 @@ from lifecycle.people import (
 from lifecycle.personal_data import ERASED_DOMAIN, past_keeping
 
 from . import admin
-from .app import Site, _login_required, _query, office, office_form, page, site_of
+from .pages import Problem, back, beside, office_form, office_only, page, site_of, who
+from .site import Site, Upload
 
-UPLOAD_KEPT = timedelta(hours=1)       # how long an uploaded staff list waits for "Import"
 FIELDS = ("name", "email", "start_date", "end_date")
-
-
-@dataclass
-class Upload:
-    """A staff list the office has seen previewed, kept until they import it."""
-
-    name: str
-    data: bytes
-    made: datetime
-
-
-def _back(path: str, **values: str) -> Response:
-    return RedirectResponse(f"{path}?{_query(**values)}", status_code=303)
 
 
 def _person_of(site: Site, ref: str) -> tuple[str, Person] | None:
@@ -96,9 +83,8 @@ def _directory(request: Request, status: int = 200, errors: dict[str, str] | Non
                 csrf=admin.csrf_token(request.session))
 
 
+@office_only
 async def people_page(request: Request) -> Response:
-    if (redirect := _login_required(request)) is not None:
-        return redirect
     return _directory(request)
 
 
@@ -114,8 +100,7 @@ def _form_person(values: dict[str, Any]) -> Person:
 
 
 def _field_errors(error: LifecycleError) -> dict[str, str]:
-    field = getattr(error, "field", None) or "form"
-    return {field: getattr(error, "message", str(error))}
+    return beside(error, (*FIELDS, "roles"))
 
 
 @office_form
@@ -125,10 +110,10 @@ async def add(request: Request, form: Any) -> Response:
     try:
         person = _form_person(values)
         await site.write(lambda: operations.change_person(
-            site.inst, lambda r: add_person(r, person, site.now(), office(request))))
+            site.inst, lambda r: add_person(r, person, site.now(), who(request))))
     except LifecycleError as e:
         return _directory(request, 400, _field_errors(e), values)
-    return _back("/admin/people", message=f"Added {person.name}.")
+    return back("/admin/people", message=f"Added {person.name}.")
 
 
 @office_form
@@ -144,11 +129,7 @@ async def preview(request: Request, form: Any) -> Response:
         result = await run_in_threadpool(_preview, site, name, data)
     except LifecycleError as e:
         return _directory(request, 400, upload_error=str(e))
-    cutoff = site.now() - UPLOAD_KEPT
-    for token in [t for t, u in site.uploads.items() if u.made < cutoff]:
-        del site.uploads[token]
-    token = secrets.token_urlsafe(24)
-    site.uploads[token] = Upload(name, data, site.now())
+    token = site.uploads.hold(Upload(name, data, site.now()))
     return page(request, "people_preview.html", title="Check the staff list", preview=result,
                 file_name=name, token=token, csrf=admin.csrf_token(request.session))
 
@@ -166,18 +147,18 @@ def _preview(site: Site, name: str, data: bytes) -> Preview:
 @office_form
 async def import_upload(request: Request, form: Any) -> Response:
     site = site_of(request)
-    upload = site.uploads.pop(str(form.get("token", "")), None)
+    upload = site.uploads.pop(str(form.get("token", "")))
     if upload is None:
-        return _back("/admin/people", error="That preview has expired: upload the file again.")
+        return back("/admin/people", error="That preview has expired: upload the file again.")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "staff-list.csv"      # never a name the browser chose
         path.write_bytes(upload.data)
         try:
             result = await site.write(lambda: operations.import_people(
-                site.inst, path, True, site.now(), office(request), upload.name))
+                site.inst, path, True, site.now(), who(request), upload.name))
         except LifecycleError as e:
-            return _back("/admin/people", error=str(e).replace(str(path), upload.name))
-    return _back("/admin/people", message=(
+            return back("/admin/people", error=str(e).replace(str(path), upload.name))
+    return back("/admin/people", message=(
         f"{upload.name}: {result.added} added, {result.updated} updated, {result.unchanged} "
         f"unchanged, {len(result.rejected)} rejected (not imported)."))
 
@@ -209,8 +190,7 @@ def _found(handler: Any) -> Any:
         site = site_of(request)
         found = _person_of(site, request.path_params["ref"])
         if found is None:
-            return page(request, "error.html", status=404, title="Not found",
-                        detail="There is no such person in the directory.")
+            raise Problem(404, "Not found", "There is no such person in the directory.")
         response: Response = await handler(request, site, *found, *form)
         return response
     return checked
@@ -218,14 +198,7 @@ def _found(handler: Any) -> Any:
 
 def _office_person(handler: Any) -> Any:
     """A page about one person, for the logged-in office only."""
-    found = _found(handler)
-
-    async def checked(request: Request) -> Response:
-        if (redirect := _login_required(request)) is not None:
-            return redirect
-        response: Response = await found(request)
-        return response
-    return checked
+    return office_only(_found(handler))
 
 
 @_office_person
@@ -241,12 +214,12 @@ async def correct(request: Request, site: Site, key: str, person: Person,
     try:
         changed = _form_person(values)
         outcome = await site.write(lambda: operations.change_person(
-            site.inst, lambda r: correct_person(r, key, changed, site.now(), office(request))))
+            site.inst, lambda r: correct_person(r, key, changed, site.now(), who(request))))
     except LifecycleError as e:
         return _person_page(request, key, person, 400, _field_errors(e), values)
     ref = site.register.person_refs()[email_key(changed.email)]
     said = "Saved." if outcome == "updated" else "Nothing had changed."
-    return _back(f"/admin/people/{ref}", message=said)
+    return back(f"/admin/people/{ref}", message=said)
 
 
 @office_form
@@ -256,12 +229,12 @@ async def leaver(request: Request, site: Site, key: str, person: Person,
     try:
         end = _day(str(form.get("leaving_date", "")))
         left = await site.write(lambda: operations.change_person(
-            site.inst, lambda r: mark_leaver(r, key, end, site.now(), office(request))))
+            site.inst, lambda r: mark_leaver(r, key, end, site.now(), who(request))))
     except LifecycleError as e:
         return _person_page(request, key, person, 400, {"leaving_date": e.message
                                                         if isinstance(e, InputError)
                                                         else str(e)})
-    return _back(f"/admin/people/{request.path_params['ref']}",
+    return back(f"/admin/people/{request.path_params['ref']}",
                  message=f"{left.name} leaves on {long_date(end)}: nothing is sent to them "
                          "after it.")
 
@@ -294,10 +267,23 @@ async def erase(request: Request, site: Site, key: str, person: Person, form: An
                     csrf=admin.csrf_token(request.session))
     mail = site.inst.root / "mail"
     result = await site.write(lambda: operations.erase_person(
-        site.inst, key, False, site.now(), office(request),
+        site.inst, key, False, site.now(), who(request),
         lambda pattern, pseudonym: scrub_mail_files(mail, pattern, pseudonym)))
     sent, confirmed = result.counts["messages"], result.counts["confirmations"]
-    return _back("/admin/people", message=(   # the name is gone: not even in this address
+    return back("/admin/people", message=(   # the name is gone: not even in this address
         f"Erased: the person is now '{result.pseudonym.name}' everywhere; the dates of "
         f"{sent} {'message' if sent == 1 else 'messages'} and {confirmed} "
         f"{'confirmation' if confirmed == 1 else 'confirmations'} are kept, anonymously."))
+
+
+routes = [
+    Route("/people", people_page, methods=["GET"]),
+    Route("/people", add, methods=["POST"]),
+    Route("/people/preview", preview, methods=["POST"]),
+    Route("/people/import", import_upload, methods=["POST"]),
+    Route("/people/{ref}", person_page, methods=["GET"]),
+    Route("/people/{ref}", correct, methods=["POST"]),
+    Route("/people/{ref}/leaver", leaver, methods=["POST"]),
+    Route("/people/{ref}/export.json", export, methods=["GET"]),
+    Route("/people/{ref}/erase", erase, methods=["POST"]),
+]
