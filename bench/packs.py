@@ -23,7 +23,7 @@ import documents.word as word  # noqa: E402
 from bench.paired import machine, paired  # noqa: E402
 from bench.word import SEED, edited  # noqa: E402
 from documents.publish import render_draft, render_policy  # noqa: E402
-from jobs.mail import Composer  # noqa: E402
+from jobs.mail.composer import Composer  # noqa: E402
 from jobs.tasks import evaluate  # noqa: E402
 from lifecycle import operations  # noqa: E402
 from lifecycle.confirmations import ensure_secret  # noqa: E402

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.paired import machine  # noqa: E402
-from jobs.mail import Composer  # noqa: E402
+from jobs.mail.composer import Composer  # noqa: E402
 from jobs.tasks import deliver, evaluate  # noqa: E402
 from lifecycle.confirmations import ensure_secret  # noqa: E402
 from lifecycle.instance import Instance  # noqa: E402

@@ -29,7 +29,7 @@ from lifecycle.operations import rules_for
 from lifecycle.outbox import Message, Outbox
 from lifecycle.rules import Decision
 
-from .mail import Composer
+from .mail.composer import Composer
 from .transport import PermanentFailure, TemporaryFailure, Transport, open_transport
 
 log = logging.getLogger("policy_lifecycle")

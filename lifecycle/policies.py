@@ -63,16 +63,17 @@ def sync_source(register: Register, source: PolicySource, now: datetime) -> Sync
     return SyncResult(source.id, outcome, version)
 
 
-def check_approver(source: PolicySource, bodies: Iterable[str], field: str = "approver") -> None:
+def check_approver(source: PolicySource, bodies: Iterable[str], in_file: bool = True) -> None:
     """A policy's approver must be one of the configured approving bodies: otherwise nobody
-    is ever prompted to review it. A near miss (another case) is named."""
-    in_file = field == "approver"
-    check_body(source.approver, bodies, field, source.path if in_file else None,
+    is ever prompted to review it. A near miss (another case) is named: in its file, or (not
+    ``in_file``) as a fact the office gave."""
+    check_body(source.approver, bodies, "approver", source.path if in_file else None,
                line_of_field(source.path, "approver") if in_file else None)
 
 
-def check_statutory(source: PolicySource, field: str = "statutory") -> None:
-    """A policy's ``statutory:`` line must name a catalogue entry."""
+def check_statutory(source: PolicySource, in_file: bool = True) -> None:
+    """A policy's ``statutory:`` line (or the entry the office chose) must name a catalogue
+    entry."""
     if not source.statutory:
         return
     from .catalogue import entry, load_catalogue
@@ -80,10 +81,9 @@ def check_statutory(source: PolicySource, field: str = "statutory") -> None:
     try:
         entry(source.statutory, load_catalogue())
     except InputError as e:
-        in_file = field == "statutory"
         raise InputError(e.message, file=source.path if in_file else None,
                          line=line_of_field(source.path, "statutory") if in_file else None,
-                         field=field) from None
+                         field="statutory") from None
 
 
 def check_body(name: str, bodies: Iterable[str], field: str, file: Path | None = None,
@@ -261,8 +261,8 @@ def add_policy(register: Register, policies_dir: Path, fields: dict[str, object]
         source = parse_source(path, text, new.terms)
     except InputError as e:
         raise InputError(e.message, field=e.field) from None
-    check_approver(source, bodies, field="approver")
-    check_statutory(source, field="statutory")
+    check_approver(source, bodies, in_file=False)
+    check_statutory(source, in_file=False)
     with register.transaction():
         sync_source(register, source, now)
         policies_dir.mkdir(parents=True, exist_ok=True)

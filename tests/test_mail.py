@@ -20,7 +20,7 @@ from conftest import Run
 from icalendar import Calendar
 from itsdangerous import URLSafeSerializer
 
-from jobs.mail import MARKERS, Merge, quoted_printable
+from jobs.mail.mime import MARKERS, Merge, quoted_printable
 from jobs.tasks import deliver, evaluate
 from lifecycle.confirmations import Ack, make_token, read_token
 from lifecycle.instance import Instance
@@ -205,7 +205,7 @@ def test_the_digest_lists_who_is_unconfirmed_after_every_chaser(inst: Instance) 
 
 
 def test_no_header_is_folded_straight_after_its_name(inst: Instance) -> None:
-    from jobs.mail import header_line
+    from jobs.mail.mime import header_line
 
     # the email package alone gives b"Subject:\r\n 30 overdue ..." for this one
     subject = "30 overdue review reminder: reminder: November since Networking January"

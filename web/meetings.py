@@ -59,8 +59,9 @@ async def add_meeting(request: Request, form: Any) -> Response:
     values = {k: str(form.get(k, "")).strip() for k in ("body", "date", "time", "name")}
     try:
         meeting = await run_in_threadpool(
-            operations.add_meeting, site.inst, values["body"], form_date(values["date"], "DATE"),
-            _clock(values["time"]), values["name"] or None, site.now())
+            operations.add_meeting, site.inst, values["body"],
+            form_date(values["date"], "meeting_day"), _clock(values["time"]),
+            values["name"] or None, site.now())
     except LifecycleError as e:
         return await _meetings(request, 400, beside(e, ("body", "date", "time", "name")),
                                values)

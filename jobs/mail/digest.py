@@ -1,0 +1,64 @@
+"""The office's weekly digest: overdue and upcoming reviews, statutory policies missing or
+overdue, undelivered messages, this year's confirmations and who has still not confirmed
+after every chaser, leavers kept past the school's keeping period; with a link to the
+dashboard."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from lifecycle.agenda import bodies_without_members
+from lifecycle.catalogue import Standing, load_catalogue, standings
+from lifecycle.confirmations import progress
+from lifecycle.dates import long_date
+from lifecycle.model import State, Status, email_key
+from lifecycle.outbox import Message
+from lifecycle.personal_data import past_keeping
+from lifecycle.status import status_row
+
+from .cache import RunCache
+from .content import Content
+
+
+def content(message: Message, run: RunCache, now: datetime) -> Content:
+    today = now.date()
+    register, config = run.register, run.config
+    unmanned = bodies_without_members(config.approvers, register.people(), today)
+    rows = [status_row(p, today, config, unmanned) for p in register.policies()]
+    monday = today - timedelta(days=today.weekday())
+    rates, unconfirmed = _confirmations(run, today)
+    return Content("digest", {
+        "overdue": [r for r in rows if r.state == State.OVERDUE],
+        "upcoming": [r for r in rows if r.state in (State.DUE_SOON, State.DUE)],
+        "failures": register.outbox.messages(status=Status.FAILED),
+        "pending": register.outbox.count(Status.PENDING), "horizon": config.due_soon_days,
+        "to_erase": past_keeping(register.people(), today, config.keep_after_leaving_months),
+        "keep_months": config.keep_after_leaving_months, "week_long": long_date(monday),
+        "confirmation_rates": rates, "unconfirmed": unconfirmed,
+        "problems": [r for r in rows if r.problem], "statutory": _statutory_gaps(run, today),
+        "dashboard": f"{run.base_url}/admin", "titles": {r.id: r.title for r in rows}})
+
+
+def _statutory_gaps(run: RunCache, today: date) -> list[Standing]:
+    """The statutory policies this school must keep that are missing or overdue."""
+    found = standings(load_catalogue(), run.register.policies(), run.config.school_type,
+                      run.config.phase, today)
+    return sorted((s for s in found if s.state != "present"),
+                  key=lambda s: (s.state != "overdue", s.entry.title))
+
+
+def _confirmations(run: RunCache,
+                   today: date) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    directory = run.register.people()
+    people = {email_key(p.email): p for p in directory}
+    rates, unconfirmed = [], []
+    for policy in run.register.policies():
+        state = progress(run.register, policy, run.config, today, directory)
+        if state.asked:
+            rates.append({"title": policy.title, "version": policy.version,
+                          "asked": len(state.asked), "confirmed": len(state.confirmed)})
+        unconfirmed += [{"name": people[k].name, "email": people[k].email,
+                         "title": policy.title, "version": policy.version}
+                        for k in sorted(state.chased_out) if k in people]
+    return rates, unconfirmed
