@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DATA ?= data
 
-.PHONY: run test lint bench tools screenshots docs clean
+.PHONY: run test test-fast lint bench tools screenshots docs docs-site clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ run: $(STAMP)
 
 test: $(STAMP) lint
 	$(PY) -m pytest
+
+# The tests a developer runs while working: everything but the process-level, browser,
+# external-checker and year-long ones (marked slow). make test and CI run them all.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -35,7 +40,7 @@ tools:
 	npm ci --no-audit --no-fund --loglevel=error
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build site *.egg-info
 
 bench: $(STAMP)
 	$(PY) bench/startup.py
@@ -47,9 +52,13 @@ bench: $(STAMP)
 	$(PY) bench/web.py
 	$(PY) bench/concurrency.py
 
-# The README's command reference, from the commands' own --help (tests check it is current).
+# The command reference (docs/reference.md), from the commands' own --help (tests check it is
+# current); the guides in docs/ as a site in site/.
 docs: $(STAMP)
-	$(VENV)/bin/cog -r README.md
+	$(PY) -m cogapp -r docs/reference.md
+
+docs-site: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict
 
 screenshots: $(STAMP)
 	$(PY) docs/screenshots.py

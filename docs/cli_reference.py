@@ -1,4 +1,4 @@
-"""The README's command reference, written by cog from the commands themselves: every
+"""The command reference (docs/reference.md), written by cog from the commands themselves: every
 command's --help, in the order the CLI lists them (`make docs` rewrites it; a test checks it)."""
 
 from __future__ import annotations
@@ -25,5 +25,5 @@ def reference() -> str:
         result = CliRunner().invoke(cli, [*path, "--help"], terminal_width=88)
         text = result.output.replace("Usage: cli ", "Usage: policy-lifecycle ")
         title = " ".join(("policy-lifecycle", *path))
-        parts.append(f"### `{title}`\n\n```\n{text.rstrip()}\n```\n")
+        parts.append(f"## `{title}`\n\n```\n{text.rstrip()}\n```\n")
     return "\n".join(parts)

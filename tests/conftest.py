@@ -1,8 +1,13 @@
-"""Every test gets its own instance directory: a copy of the repository's data/ in tmp_path,
-selected through POLICY_LIFECYCLE_DATA exactly as a user would."""
+"""A test that needs an instance gets its own (``data_dir``): a copy of the repository's data/
+in tmp_path, selected through POLICY_LIFECYCLE_DATA exactly as a user would. Pure tests copy
+nothing: for them the variable names a directory that does not exist.
+
+``initialised`` and ``people`` build their state through the library (as ``init`` and
+``people import`` do), not through the command line: the commands have tests of their own."""
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -11,7 +16,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from lifecycle.dates import parse_datetime
 from lifecycle.instance import Instance
+from lifecycle.operations import import_people, initialise
 from run import cli
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,6 +27,12 @@ SEED_TEXT = REPO / "tests" / "fixtures" / "policy-for-social-networking.txt"
 
 
 @pytest.fixture(autouse=True)
+def no_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reaches the repository's own data/ by accident."""
+    monkeypatch.setenv("POLICY_LIFECYCLE_DATA", str(tmp_path / "no-instance"))
+
+
+@pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data = tmp_path / "data"
     data.mkdir()
@@ -34,7 +47,7 @@ Run = Callable[..., Result]
 
 
 @pytest.fixture
-def run() -> Run:
+def run(data_dir: Path) -> Run:
     """Invoke the real CLI in-process; returns click's Result (exit_code, stdout, stderr)."""
 
     def invoke(*args: str) -> Result:
@@ -44,16 +57,19 @@ def run() -> Run:
 
 
 @pytest.fixture
-def initialised(run: Run, data_dir: Path) -> Path:
-    result = run("init", "--now", "2026-11-24T09:00")
-    assert result.exit_code == 0, result.output
+def initialised(data_dir: Path) -> Path:
+    inst = Instance.at(data_dir)
+    initialise(inst, parse_datetime("2026-11-24T09:00", inst.config.timezone))
     return data_dir
 
 
 @pytest.fixture
-def people(run: Run, initialised: Path) -> Path:
+def people(initialised: Path) -> Path:
     """An initialised instance with the example directory imported (data/examples/)."""
-    assert run("people", "import", str(initialised / "examples" / "people.csv")).exit_code == 0
+    inst = Instance.at(initialised)
+    result = import_people(inst, initialised / "examples" / "people.csv", False, inst.now(),
+                           f"{getpass.getuser()} (command line)")
+    assert not result.rejected
     return initialised
 
 

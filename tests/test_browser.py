@@ -23,6 +23,8 @@ from conftest import REPO, Run
 from smtp import Server, free_port, use_smtp
 from tools import axe_violations, browser
 
+pytestmark = pytest.mark.slow   # process-level: real services, signals, a browser
+
 PASSWORD = "correct horse battery staple"
 
 

@@ -190,6 +190,7 @@ def test_text_form() -> None:
                     "  {+lock screens when away+}\n")
 
 
+@pytest.mark.slow
 def test_changes_page_is_valid_and_accessible(tmp_path: Path) -> None:
     new = edited("a word").replace("It applies", "This applies").replace(
         "| Clerk | Keeps the records |\n", "")
@@ -204,6 +205,7 @@ def test_changes_page_is_valid_and_accessible(tmp_path: Path) -> None:
         assert tab.locator("del").first.inner_text().startswith("deleted text")
 
 
+@pytest.mark.slow
 def test_libreoffice_opens_the_tracked_document(tmp_path: Path) -> None:
     new = BASE
     for name in ("a word", "a list item", "a table row", "a section removed"):

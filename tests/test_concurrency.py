@@ -9,10 +9,13 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from contention import contend, missing, prepare
 from processes import counts, log_of, serve, wait_for
 from smtp import Server, free_port, use_smtp
 from test_hardening import up
+
+pytestmark = pytest.mark.slow   # process-level: real services, signals, a browser
 
 WORKERS = 3
 SECONDS = 60

@@ -25,6 +25,8 @@ from jobs.tasks import evaluate
 from lifecycle.instance import Instance
 from web.admin import set_password
 
+pytestmark = pytest.mark.slow   # process-level: real services, signals, a browser
+
 LONDON = ZoneInfo("Europe/London")
 PASSWORD = "correct horse battery staple"
 

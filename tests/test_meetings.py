@@ -108,6 +108,7 @@ def attachments(message: EmailMessage) -> list[str]:
     return [part.get_filename() or "" for part in message.iter_attachments()]
 
 
+@pytest.mark.slow
 def test_a_school_year_of_meetings(run: Run, school: Instance, tmp_path: Path) -> None:
     inst = school
     # Until the draft arrives nothing changes, so the forecast is what the ticks decide.

@@ -25,6 +25,8 @@ from tools import (
 from lifecycle.instance import Instance
 from web.app import create_app
 
+pytestmark = pytest.mark.slow   # process-level: real services, signals, a browser
+
 NOW = "2026-11-25T09:00"
 
 

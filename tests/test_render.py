@@ -197,11 +197,13 @@ def test_docx_links_header_footer_properties(rendered: dict[str, dict[str, Path]
         assert 'w:lang w:val="en-GB"' in z.read("word/styles.xml").decode()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", DOCUMENTS)
 def test_html_passes_the_nu_html_checker(rendered: dict[str, dict[str, Path]], name: str) -> None:
     assert vnu_errors(rendered[name]["html"]) == []
 
 
+@pytest.mark.slow
 def test_html_has_no_wcag_violations(rendered: dict[str, dict[str, Path]]) -> None:
     with browser() as b:
         page = b.new_page()
@@ -214,6 +216,7 @@ def test_html_has_no_wcag_violations(rendered: dict[str, dict[str, Path]]) -> No
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", DOCUMENTS)
 def test_libreoffice_opens_the_docx(rendered: dict[str, dict[str, Path]], name: str,
                                     tmp_path: Path) -> None:

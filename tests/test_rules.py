@@ -114,12 +114,14 @@ def expected_year(down: tuple[date, date] | None = None) -> Counter[tuple[str, s
     return expected
 
 
+@pytest.mark.slow
 def test_a_year_of_daily_ticks(inst: Instance) -> None:
     got = sends(simulate(inst, date(2026, 11, 24), 365))
     assert got == expected_year()
     assert sum(got.values()) == 167
 
 
+@pytest.mark.slow
 def test_the_same_year_with_the_service_down_for_two_months(inst: Instance) -> None:
     down = (date(2027, 1, 11), date(2027, 3, 12))
     decisions = simulate(inst, date(2026, 11, 24), 365, down)
@@ -181,6 +183,7 @@ def test_a_review_stops_the_prompts_and_a_new_text_tells_the_audience(
     assert [d for _, d in later if d.kind == REVIEW] == []   # next review due 2030-03-10
 
 
+@pytest.mark.slow
 def test_dst_through_the_register(inst: Instance) -> None:
     """End to end, every 15 minutes in UTC over the weekend of each 2027 clock change (the
     timing itself is specified in test_timing.py): the Monday after each change decides its
@@ -197,6 +200,7 @@ def test_dst_through_the_register(inst: Instance) -> None:
     assert {t.time() for t in mondays} == {time(8, 0)}       # the window, in local time
 
 
+@pytest.mark.slow
 def test_plan_is_the_same_evaluation_as_daily_ticks(inst: Instance, data_dir: Path) -> None:
     with inst.register() as register:
         rules, _ = rules_for(register, inst)

@@ -83,6 +83,7 @@ def listed(message: email.message.EmailMessage) -> list[str]:
     return sorted(re.findall(r"^(?:\d+\.|-) (.+?) \(version \d+", text, re.M))
 
 
+@pytest.mark.slow
 def test_one_reminder_each_chasers_for_the_rest_and_again_next_year(school: Instance) -> None:
     inst = school
     titles = staff_titles(inst)
@@ -129,6 +130,7 @@ def test_one_reminder_each_chasers_for_the_rest_and_again_next_year(school: Inst
     assert years == {"2026-27"}                                # earlier evidence is kept
 
 
+@pytest.mark.slow
 def test_the_forecast_equals_the_daily_evaluations_over_the_year(school: Instance) -> None:
     inst = school
     start = date(2026, 9, 1)
@@ -154,6 +156,7 @@ def test_catalogue_state_of_the_generated_school(run: Run, school: Instance) -> 
     assert len(json.loads(run("status", "--json").output)) == 30
 
 
+@pytest.mark.slow
 def test_the_confirm_page_with_every_policy_passes_axe(school: Instance, tmp_path: Path) -> None:
     from starlette.testclient import TestClient
     from tools import axe_violations, browser

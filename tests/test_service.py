@@ -20,6 +20,8 @@ from smtp import Server, free_port, use_smtp
 
 from jobs.tasks import IN_FLIGHT
 
+pytestmark = pytest.mark.slow   # process-level: real services, signals, a browser
+
 
 @pytest.fixture
 def running(people: Path) -> Iterator[subprocess.Popen[str]]:

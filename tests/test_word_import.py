@@ -149,6 +149,7 @@ def test_a_document_from_pandoc_keeps_its_headings_lists_and_links(tmp_path: Pat
     assert source_words(import_docx(made).markdown) == source_words(source)
 
 
+@pytest.mark.slow
 def test_a_document_from_libreoffice_keeps_its_headings_lists_and_links(tmp_path: Path) -> None:
     soffice = shutil.which("soffice")
     need("LibreOffice", soffice is not None, "apt-get install libreoffice-writer-nogui")
