@@ -17,9 +17,9 @@ from typing import Any
 
 import click
 
-from lifecycle.dates import parse_date, parse_datetime
-from lifecycle.errors import InputError, LifecycleError, Remedy
-from lifecycle.instance import DB_FILE, ENV_VAR, Instance, default_root
+from lifecycle.register.instance import DB_FILE, ENV_VAR, Instance, default_root
+from lifecycle.values.dates import parse_date, parse_datetime
+from lifecycle.values.errors import InputError, LifecycleError, Remedy
 
 # The domain's neutral fields as the commands' options and arguments (a field of a file, a
 # front matter key or a CSV column, is said as it is).
@@ -85,7 +85,7 @@ class _Group(click.Group):
         except OSError as e:
             raise click.ClickException(f"{e.filename}: {e.strerror}") from None
         except sqlite3.DatabaseError as e:
-            from lifecycle.store import translate
+            from lifecycle.register.store import translate
 
             root: Path = ctx.find_root().obj
             raise click.ClickException(str(translate(e, root / DB_FILE))) from None
@@ -149,7 +149,7 @@ def _open(ctx: click.Context) -> Instance:
 @click.pass_context
 def init(ctx: click.Context, now_text: str | None) -> None:
     """Create the register, import data/policies/*.md, print the register."""
-    from lifecycle.operations import initialise
+    from lifecycle.actions.operations import initialise
 
     inst = _open(ctx)
     now = _now(inst, now_text)
@@ -165,8 +165,8 @@ def init(ctx: click.Context, now_text: str | None) -> None:
 
 
 def _print_status(inst: Instance, now: datetime, as_json: bool) -> None:
-    from lifecycle.status import status
-    from lifecycle.terms import term_ending
+    from lifecycle.actions.operations import status
+    from lifecycle.values.terms import term_ending
 
     rows = status(inst, now.date())
     if as_json:
@@ -210,7 +210,7 @@ def people_import(ctx: click.Context, csv_file: Path, skip_invalid: bool, previe
                   as_json: bool, now_text: str | None) -> None:
     """Add or update people from a staff list (CSV: name or surname and forename, email,
     roles, start_date, end_date, in any order), by email."""
-    from lifecycle import operations
+    from lifecycle.actions import operations
 
     inst = _open(ctx)
     if preview:
@@ -263,11 +263,11 @@ def _print_preview(preview: Any, csv_file: Path) -> None:
 @click.pass_context
 def people_list(ctx: click.Context, as_json: bool, now_text: str | None) -> None:
     """Everyone in the directory, with roles and whether they are active today."""
-    from lifecycle.operations import people as directory
+    from lifecycle.actions import operations
 
     inst = _open(ctx)
     today = _now(inst, now_text).date()
-    found = directory(inst)
+    found = operations.people(inst)
     if as_json:
         _print_json([{"name": p.name, "email": p.email, "roles": list(p.roles),
                       "start_date": p.start_date, "end_date": p.end_date,
@@ -285,7 +285,7 @@ def people_list(ctx: click.Context, as_json: bool, now_text: str | None) -> None
 def people_export(ctx: click.Context, email: str, now_text: str | None) -> None:
     """Everything held about a person, as JSON (a subject access request): the directory
     entry, every message sent to them with its date and subject, every confirmation."""
-    from lifecycle.operations import export_person
+    from lifecycle.actions.operations import export_person
 
     inst = _open(ctx)
     _print_json(export_person(inst, email, _now(inst, now_text)))
@@ -301,7 +301,7 @@ def people_erase(ctx: click.Context, email: str, force: bool, now_text: str | No
     files under data/mail/) with a pseudonym; dates and counts of their messages and
     confirmations stay, as anonymous evidence."""
     from jobs.mailfiles import scrub_mail_files
-    from lifecycle.operations import erase_person
+    from lifecycle.actions.operations import erase_person
 
     inst = _open(ctx)
     result = erase_person(inst, email, force, _now(inst, now_text), _who(),
@@ -315,7 +315,7 @@ def people_erase(ctx: click.Context, email: str, force: bool, now_text: str | No
 def _read_text(path: Path) -> Any:
     """A text the office gives: Markdown, or Word converted (saying what was accepted)."""
     from documents.word_import import read_policy_file
-    from lifecycle.policies import NewText
+    from lifecycle.actions.policies import NewText
 
     text, imported = read_policy_file(path)
     if imported is not None:
@@ -354,7 +354,7 @@ def policies_add(ctx: click.Context, file: Path, policy_id: str, entry_id: str |
                  now_text: str | None) -> None:
     """Add a policy from a Word document (.docx) or Markdown: writes data/policies/ID.md
     and registers version 1."""
-    from lifecycle.operations import add_policy, policy_fields
+    from lifecycle.actions.operations import add_policy, policy_fields
 
     inst = _open(ctx)
     given: dict[str, object] = {
@@ -399,10 +399,10 @@ def publish(ctx: click.Context, out: Path, now_text: str | None) -> None:
 @click.pass_context
 def catalogue(ctx: click.Context, as_json: bool, now_text: str | None) -> None:
     """The statutory policies this school must keep, each present, overdue or missing."""
-    from lifecycle.operations import catalogue as standings
+    from lifecycle.actions import operations
 
     inst = _open(ctx)
-    found = standings(inst, _now(inst, now_text).date())
+    found = operations.catalogue(inst, _now(inst, now_text).date())
     if as_json:
         _print_json([s.as_json() for s in found])
         return
@@ -444,7 +444,7 @@ def review_record(ctx: click.Context, policy_id: str, date_text: str, next_text:
                   new_file: Path | None, notes: str, confirmed: bool,
                   now_text: str | None) -> None:
     """Record a review: close this review cycle, open the next, adopt a changed text."""
-    from lifecycle.operations import record_review
+    from lifecycle.actions.operations import record_review
 
     inst = _open(ctx)
     new = _read_text(new_file) if new_file is not None else None
@@ -483,7 +483,7 @@ def _clock_time(value: str | None) -> Any:
 def meetings_add(ctx: click.Context, day: str, body: str, name: str | None,
                  time_text: str | None, now_text: str | None) -> None:
     """Add a meeting of an approving body: its review pack goes [meetings] pack_days before."""
-    from lifecycle.operations import add_meeting
+    from lifecycle.actions.operations import add_meeting
 
     inst = _open(ctx)
     meeting = add_meeting(inst, body, _date(day, "DATE"), _clock_time(time_text), name,
@@ -497,9 +497,9 @@ def meetings_add(ctx: click.Context, day: str, body: str, name: str | None,
 @click.pass_context
 def meetings_list(ctx: click.Context, as_json: bool) -> None:
     """Every meeting, with the policies on its agenda and whether its pack has gone."""
-    from lifecycle.operations import meetings as all_meetings
+    from lifecycle.actions import operations
 
-    found = all_meetings(_open(ctx))
+    found = operations.meetings(_open(ctx))
     if as_json:
         _print_json([{"date": m.day, "time": m.time.strftime("%H:%M") if m.time else None,
                       "body": m.body, "name": m.name, "cancelled": m.cancelled,
@@ -522,7 +522,7 @@ def meetings_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def meetings_cancel(ctx: click.Context, day: str, body: str, now_text: str | None) -> None:
     """Cancel a meeting: its pack is not sent, calendars show it cancelled."""
-    from lifecycle.operations import cancel_meeting
+    from lifecycle.actions.operations import cancel_meeting
 
     inst = _open(ctx)
     meeting = cancel_meeting(inst, body, _date(day, "DATE"), _now(inst, now_text))
@@ -543,7 +543,7 @@ def draft() -> None:
 def draft_add(ctx: click.Context, policy_id: str, file: Path, note: str,
               now_text: str | None) -> None:
     """Upload a proposed text (.docx or .md); it replaces the open draft, if any."""
-    from lifecycle.operations import add_draft
+    from lifecycle.actions.operations import add_draft
 
     inst = _open(ctx)
     result = add_draft(inst, policy_id, _read_text(file), note, _now(inst, now_text))
@@ -559,7 +559,7 @@ def draft_add(ctx: click.Context, policy_id: str, file: Path, note: str,
 @click.pass_context
 def draft_list(ctx: click.Context, as_json: bool) -> None:
     """The open drafts."""
-    from lifecycle.operations import drafts
+    from lifecycle.actions.operations import drafts
 
     found = drafts(_open(ctx))
     if as_json:
@@ -578,7 +578,7 @@ def draft_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def draft_discard(ctx: click.Context, policy_id: str, now_text: str | None) -> None:
     """Withdraw the open draft (it stays in the history)."""
-    from lifecycle.operations import discard_draft
+    from lifecycle.actions.operations import discard_draft
 
     inst = _open(ctx)
     found = discard_draft(inst, policy_id, _now(inst, now_text))
@@ -602,10 +602,10 @@ def approve(ctx: click.Context, policy_id: str, meeting_text: str, minute: str,
             now_text: str | None) -> None:
     """Record the approval at a meeting: adopt the open draft (or no changes), bound to the
     meeting, the minute and the text's SHA-256."""
-    from lifecycle.operations import approve as adopt
+    from lifecycle.actions import operations
 
     inst = _open(ctx)
-    result = adopt(inst, policy_id, _date(meeting_text, "--meeting"), minute,
+    result = operations.approve(inst, policy_id, _date(meeting_text, "--meeting"), minute,
                    _option_date(next_text, "--next"), notes,
                    _who(), _now(inst, now_text),
                    changed_since_pack)
@@ -625,9 +625,9 @@ def approve(ctx: click.Context, policy_id: str, meeting_text: str, minute: str,
 @click.pass_context
 def history(ctx: click.Context, policy_id: str) -> None:
     """One policy's versions, review cycles, reviews and audit log."""
-    from lifecycle.operations import history as policy_history
+    from lifecycle.actions import operations
 
-    found = policy_history(_open(ctx), policy_id)
+    found = operations.history(_open(ctx), policy_id)
     click.echo(f"{found.policy.title} ({found.policy.id})\n\nVersions")
     click.echo(_table([(v.number, v.adopted, v.sha256[:12]) for v in found.versions],
                       ["VERSION", "ADOPTED", "TEXT SHA-256"]))
@@ -773,7 +773,7 @@ def serve(ctx: click.Context, now_text: str | None, bind: str | None) -> None:
 
 
 def _bind(value: str | None) -> str | None:
-    from lifecycle.config import bind_address
+    from lifecycle.values.config import bind_address
 
     try:
         return None if value is None else bind_address(value)
@@ -808,12 +808,12 @@ def admin_set_password(ctx: click.Context, password_stdin: bool) -> None:
 @click.pass_context
 def tick(ctx: click.Context, now_text: str | None, verbose: bool) -> None:
     """Evaluate and deliver once, as if it were NOW, then exit (cron, simulation)."""
-    from jobs.tasks import tick as tick_once
+    from jobs import tasks
 
     inst = _open(ctx)
     if inst.config.loopback_warning:
         click.echo(f"Warning: {inst.config.loopback_warning}.", err=True)
-    result = tick_once(inst, _now(inst, now_text))
+    result = tasks.tick(inst, _now(inst, now_text))
     sends = result.sends
     click.echo(f"{result.now.isoformat(timespec='minutes')}: {len(sends)} to send, "
                f"{len(result.decisions) - len(sends)} stale stages skipped.")
@@ -849,12 +849,12 @@ def _groups(decisions: Any) -> dict[tuple[str, str, str], int]:
 @click.pass_context
 def plan(ctx: click.Context, from_text: str | None, days: int, as_json: bool) -> None:
     """What will be sent, when and to whom, over the coming days (nothing is sent)."""
-    from lifecycle.operations import plan as forecast
+    from lifecycle.actions import operations
 
     inst = _open(ctx)
     start = _now(inst, from_text, "--from")
     with _collector_resting():
-        result = forecast(inst, start, days)
+        result = operations.plan(inst, start, days)
     people = result.people
     if as_json:
         _print_json([{"at": at.isoformat(), "kind": b.kind, "policy": b.policy_id or None,
@@ -910,10 +910,10 @@ def outbox(ctx: click.Context, status: str | None, show_all: bool, as_json: bool
         return
     from dataclasses import asdict
 
-    from lifecycle.model import Status
-    from lifecycle.operations import outbox as messages
+    from lifecycle.actions import operations
+    from lifecycle.values.model import Status
 
-    view = messages(_open(ctx), status)
+    view = operations.outbox(_open(ctx), status)
     rows = [m for m in view.messages if show_all or status or m.status != Status.SKIPPED]
     if as_json:
         _print_json([asdict(m) for m in rows])
@@ -943,7 +943,7 @@ def _minutes(moment: datetime | None) -> str:
 @click.pass_context
 def outbox_retry(ctx: click.Context, message_id: int, now_text: str | None) -> None:
     """Queue a failed message again; the next delivery sends it."""
-    from lifecycle.operations import retry_message
+    from lifecycle.actions.operations import retry_message
 
     inst = _open(ctx)
     message = retry_message(inst, message_id, _now(inst, now_text))

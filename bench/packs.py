@@ -26,10 +26,10 @@ from documents.publish import render_draft, render_policy  # noqa: E402
 from jobs.mail.composer import Composer  # noqa: E402
 from jobs.tasks import evaluate  # noqa: E402
 from lifecycle import operations  # noqa: E402
-from lifecycle.confirmations import ensure_secret  # noqa: E402
-from lifecycle.instance import Instance  # noqa: E402
-from lifecycle.model import Kind  # noqa: E402
-from lifecycle.policies import NewText  # noqa: E402
+from lifecycle.actions.confirmations import ensure_secret  # noqa: E402
+from lifecycle.actions.policies import NewText  # noqa: E402
+from lifecycle.register.instance import Instance  # noqa: E402
+from lifecycle.values.model import Kind  # noqa: E402
 
 LONDON = ZoneInfo("Europe/London")
 SETUP = datetime(2026, 11, 2, 9, tzinfo=LONDON)

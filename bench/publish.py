@@ -21,7 +21,7 @@ from bench.paired import machine, paired, seconds  # noqa: E402
 from bench.service import instance  # noqa: E402
 from documents.pdf import FILTER, soffice  # noqa: E402
 from documents.website import publish_site  # noqa: E402
-from lifecycle.instance import Instance  # noqa: E402
+from lifecycle.register.instance import Instance  # noqa: E402
 
 POLICIES, ROUNDS = 30, 5
 TODAY = date(2026, 11, 25)

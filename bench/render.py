@@ -24,8 +24,8 @@ sys.path.insert(0, str(REPO))
 from documents.html import render_html  # noqa: E402
 from documents.parse import parse  # noqa: E402
 from documents.word import render_docx  # noqa: E402
-from lifecycle.model import VersionFacts  # noqa: E402
-from lifecycle.sources import parse_source  # noqa: E402
+from lifecycle.values.model import VersionFacts  # noqa: E402
+from lifecycle.values.sources import parse_source  # noqa: E402
 
 SEED = parse_source(REPO / "data" / "policies" / "social-networking.md").body
 LARGE = "\n\n".join([SEED] * 50)

@@ -35,8 +35,8 @@ sys.path.insert(0, str(REPO))
 from bench.paired import machine  # noqa: E402
 from jobs.mail.composer import Composer  # noqa: E402
 from jobs.tasks import deliver, evaluate  # noqa: E402
-from lifecycle.confirmations import ensure_secret  # noqa: E402
-from lifecycle.instance import Instance  # noqa: E402
+from lifecycle.actions.confirmations import ensure_secret  # noqa: E402
+from lifecycle.register.instance import Instance  # noqa: E402
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Europe/London"))
 RUN = [sys.executable, str(REPO / "run.py")]
@@ -205,8 +205,8 @@ import sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 from jobs.tasks import evaluate
-from lifecycle.dates import parse_datetime
-from lifecycle.instance import Instance
+from lifecycle.values.dates import parse_datetime
+from lifecycle.register.instance import Instance
 inst = Instance.at(Path(sys.argv[1]))
 now = parse_datetime(sys.argv[2], inst.config.timezone)
 start = time.perf_counter()
@@ -216,7 +216,7 @@ print(time.perf_counter() - start, PEAK_MB)
 
 
 PLAN = EVALUATE.replace("from jobs.tasks import evaluate",
-                        "from lifecycle.operations import plan").replace(
+                        "from lifecycle.actions.operations import plan").replace(
     "evaluate(inst, now)", "plan(inst, now, 365)")
 
 

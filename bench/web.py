@@ -23,8 +23,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.service import free_port, instance  # noqa: E402
-from lifecycle.confirmations import Ack, ensure_secret, make_token  # noqa: E402
-from lifecycle.instance import Instance  # noqa: E402
+from lifecycle.actions.confirmations import Ack, ensure_secret, make_token  # noqa: E402
+from lifecycle.register.instance import Instance  # noqa: E402
 
 STAFF = 2000
 POLICIES = 200

@@ -24,8 +24,8 @@ from documents.compare import compare  # noqa: E402
 from documents.parse import parse  # noqa: E402
 from documents.word import render_docx  # noqa: E402
 from documents.word_import import import_docx  # noqa: E402
-from lifecycle.model import VersionFacts  # noqa: E402
-from lifecycle.sources import parse_source  # noqa: E402
+from lifecycle.values.model import VersionFacts  # noqa: E402
+from lifecycle.values.sources import parse_source  # noqa: E402
 
 SEED = parse_source(REPO / "data" / "policies" / "social-networking.md").body
 EDITS = 200

@@ -19,8 +19,8 @@ from documents.compare import compare  # noqa: E402
 from documents.html import render_changes_html  # noqa: E402
 from documents.publish import render_version  # noqa: E402
 from documents.word import render_changes_docx  # noqa: E402
-from lifecycle.model import VersionFacts  # noqa: E402
-from lifecycle.sources import parse_source  # noqa: E402
+from lifecycle.values.model import VersionFacts  # noqa: E402
+from lifecycle.values.sources import parse_source  # noqa: E402
 
 DOCS = REPO / "docs"
 

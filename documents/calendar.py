@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, vDuration
 
-from lifecycle.agenda import AgendaItem
-from lifecycle.dates import long_date
-from lifecycle.model import Meeting, PolicyRecord
+from lifecycle.rules.agenda import AgendaItem
+from lifecycle.values.dates import long_date
+from lifecycle.values.model import Meeting, PolicyRecord
 
 MEETING_HOURS = 2              # how long a timed meeting is shown for
 REFRESH = timedelta(hours=6)   # how often a subscribed calendar should look again

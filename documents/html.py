@@ -9,8 +9,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from lifecycle.dates import long_date
-from lifecycle.model import VersionFacts
+from lifecycle.values.dates import long_date
+from lifecycle.values.model import VersionFacts
 
 from .compare import Comparison
 from .parse import VOID_TAGS, Document, Element, Heading

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from lifecycle.errors import LifecycleError
+from lifecycle.values.errors import LifecycleError
 
 # LibreOffice 7.4+ reads filter options as JSON: UseTaggedPDF makes the PDF tagged
 FILTER = 'pdf:writer_pdf_Export:{"UseTaggedPDF":{"type":"boolean","value":"true"}}'

@@ -17,9 +17,9 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from lifecycle.errors import InputError
-from lifecycle.files import write_atomically
-from lifecycle.model import VersionFacts
+from lifecycle.register.files import write_atomically
+from lifecycle.values.errors import InputError
+from lifecycle.values.model import VersionFacts
 
 if TYPE_CHECKING:
     from .compare import Comparison
@@ -28,7 +28,7 @@ FORMATS = ("html", "docx")
 MANIFEST = "render-manifest.json"
 _HERE = Path(__file__).parent
 _CODE = [*(_HERE / n for n in ("parse.py", "html.py", "word.py", "compare.py")),
-         _HERE.parent / "lifecycle" / "dates.py"]      # the renders' dates are written there
+         _HERE.parent / "lifecycle" / "values" / "dates.py"]   # the renders' dates come from it
 CHANGE_FORMATS = ("text", "html", "docx")
 
 
@@ -62,7 +62,8 @@ def file_name(policy_id: str, version: int, fmt: str) -> str:
 
 
 class Facts(Protocol):
-    """Where the facts about a version come from (``lifecycle.store.Register`` gives them)."""
+    """Where the facts about a version come from (the register's ``Register`` gives
+    them)."""
 
     def version_facts(self, policy_id: str, number: int, today: date) -> VersionFacts: ...
 

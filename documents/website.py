@@ -10,10 +10,10 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from lifecycle.dates import long_date
-from lifecycle.files import write_atomically
-from lifecycle.model import PolicyRecord
-from lifecycle.terms import Term, due_phrase
+from lifecycle.register.files import write_atomically
+from lifecycle.values.dates import long_date
+from lifecycle.values.model import PolicyRecord
+from lifecycle.values.terms import Term, due_phrase
 
 from .html import TEMPLATES, _env, render_html, static_links
 from .parse import parse

@@ -26,8 +26,8 @@ from docx.styles.style import CharacterStyle
 from docx.text.paragraph import Paragraph
 from docx.text.run import Run
 
-from lifecycle.dates import long_date
-from lifecycle.model import VersionFacts
+from lifecycle.values.dates import long_date
+from lifecycle.values.model import VersionFacts
 
 from .compare import CHANGE_TAGS
 from .parse import Document, Element

@@ -21,8 +21,8 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from lifecycle.errors import InputError
-from lifecycle.sources import MAX_TEXT_BYTES, read_text
+from lifecycle.values.errors import InputError
+from lifecycle.values.sources import MAX_TEXT_BYTES, read_text
 
 from .parse import Element, tree
 

@@ -9,8 +9,8 @@ from email.policy import SMTP
 from email.utils import formataddr, getaddresses
 from pathlib import Path
 
-from lifecycle.files import write_atomically
-from lifecycle.model import Person
+from lifecycle.register.files import write_atomically
+from lifecycle.values.model import Person
 
 ADDRESSED = ("To", "Cc", "Reply-To")
 

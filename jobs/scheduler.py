@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from lifecycle.errors import LifecycleError
-from lifecycle.instance import Instance
+from lifecycle.register.instance import Instance
+from lifecycle.values.errors import LifecycleError
 
 from . import tasks
 

@@ -21,13 +21,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from lifecycle.confirmations import ensure_secret
-from lifecycle.errors import InstanceError
-from lifecycle.instance import Instance
-from lifecycle.model import Action
-from lifecycle.operations import rules_for
-from lifecycle.outbox import Message, Outbox
-from lifecycle.rules import Decision
+from lifecycle.actions.confirmations import ensure_secret
+from lifecycle.actions.operations import rules_for
+from lifecycle.register.instance import Instance
+from lifecycle.register.outbox import Message, Outbox
+from lifecycle.rules.due import Decision
+from lifecycle.values.errors import InstanceError
+from lifecycle.values.model import Action
 
 from .mail.composer import Composer
 from .transport import PermanentFailure, TemporaryFailure, Transport, open_transport

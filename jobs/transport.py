@@ -17,9 +17,9 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Protocol
 
-from lifecycle.config import Config
-from lifecycle.errors import LifecycleError
-from lifecycle.files import write_atomically
+from lifecycle.register.files import write_atomically
+from lifecycle.values.config import Config
+from lifecycle.values.errors import LifecycleError
 
 PASSWORD_ENV = "POLICY_LIFECYCLE_SMTP_PASSWORD"
 KEYRING_SERVICE = "policy-lifecycle"

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from lifecycle.dates import parse_datetime
-from lifecycle.instance import Instance
-from lifecycle.operations import import_people, initialise
+from lifecycle.actions.operations import import_people, initialise
+from lifecycle.register.instance import Instance
+from lifecycle.values.dates import parse_datetime
 from run import cli
 
 REPO = Path(__file__).resolve().parent.parent

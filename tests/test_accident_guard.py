@@ -11,8 +11,8 @@ import pytest
 from conftest import Run, snapshot
 
 from jobs.tasks import evaluate
-from lifecycle.instance import Instance
-from lifecycle.policies import accident_reasons, same_title_case
+from lifecycle.actions.policies import accident_reasons, same_title_case
+from lifecycle.register.instance import Instance
 
 OLD = "# Policy\n\n## Purpose\n\nStaff read this policy and follow it every day.\n"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import Run, snapshot
 
-from lifecycle.catalogue import APPROVERS, CATALOGUE, REVIEWS, load_catalogue
+from lifecycle.values.catalogue import APPROVERS, CATALOGUE, REVIEWS, load_catalogue
 
 NOW = "2026-11-25T09:00"
 TERMS = """

@@ -15,7 +15,7 @@ from lxml import etree
 from documents.compare import bracketed, compare, excerpt
 from documents.html import render_changes_html, serialise
 from documents.word import render_changes_docx
-from lifecycle.model import VersionFacts
+from lifecycle.values.model import VersionFacts
 from tests.tools import (
     WORD,
     axe_violations,

@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from lifecycle.dates import (
+from lifecycle.values.dates import (
     add_months,
     parse_date,
     parse_due,

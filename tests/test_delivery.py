@@ -12,9 +12,9 @@ from conftest import Run
 from smtp import Server, free_port, use_smtp
 
 from jobs.tasks import IN_FLIGHT, deliver, evaluate
-from lifecycle.errors import LifecycleError
-from lifecycle.instance import Instance
-from lifecycle.model import Status
+from lifecycle.register.instance import Instance
+from lifecycle.values.errors import LifecycleError
+from lifecycle.values.model import Status
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Europe/London"))
 FIRST_TICK = 11   # 6 review prompts, 4 reminders, 1 digest (see test_rules)

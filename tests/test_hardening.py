@@ -22,7 +22,7 @@ from processes import START, counts, log_of, serve, staff_csv, wait_for
 from smtp import HungServer, Server, free_port, use_smtp
 
 from jobs.tasks import evaluate
-from lifecycle.instance import Instance
+from lifecycle.register.instance import Instance
 from web.admin import set_password
 
 pytestmark = pytest.mark.slow   # process-level: real services, signals, a browser

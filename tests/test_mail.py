@@ -22,9 +22,9 @@ from itsdangerous import URLSafeSerializer
 
 from jobs.mail.mime import MARKERS, Merge, quoted_printable
 from jobs.tasks import deliver, evaluate
-from lifecycle.confirmations import Ack, make_token, read_token
-from lifecycle.instance import Instance
-from lifecycle.model import Person, Status
+from lifecycle.actions.confirmations import Ack, make_token, read_token
+from lifecycle.register.instance import Instance
+from lifecycle.values.model import Person, Status
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Europe/London"))
 

@@ -19,7 +19,7 @@ from conftest import Run, snapshot
 from icalendar import Calendar
 
 from jobs.tasks import tick
-from lifecycle.instance import Instance
+from lifecycle.register.instance import Instance
 
 LONDON = ZoneInfo("Europe/London")
 BODY = "Governing Body"

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from lifecycle.migrations import migrations
-from lifecycle.store import SCHEMA_VERSION, Register
+from lifecycle.register.migrations import migrations
+from lifecycle.register.store import SCHEMA_VERSION, Register
 
 NAMES = [m.name for m in migrations._migrations]
 

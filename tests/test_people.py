@@ -9,8 +9,8 @@ from pathlib import Path
 from conftest import Run, snapshot
 from test_mail import delivered, text_of
 
-from lifecycle.instance import Instance
-from lifecycle.model import email_key
+from lifecycle.register.instance import Instance
+from lifecycle.values.model import email_key
 
 SIS = ("\ufeffEmail Address;Surname;Forename;Role;Start Date;End Date;Staff code\n"
        "adaeze.okafor@example.org;Okafor;Adaeze;staff;01/09/2024;;AO1\n"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from conftest import Run, snapshot
 
-from lifecycle import confirmations
-from lifecycle.instance import Instance
-from lifecycle.model import Kind
+from lifecycle.actions import confirmations
+from lifecycle.register.instance import Instance
+from lifecycle.values.model import Kind
 
 NAME, ADDRESS = "David Okafor", "d.okafor@example.org"
 

@@ -22,7 +22,7 @@ from tools import (
     words,
 )
 
-from lifecycle.instance import Instance
+from lifecycle.register.instance import Instance
 from web.app import create_app
 
 pytestmark = pytest.mark.slow   # process-level: real services, signals, a browser

@@ -27,8 +27,8 @@ from tools import (
 
 from documents.parse import parse
 from documents.publish import render_version
-from lifecycle.model import VersionFacts
-from lifecycle.sources import parse_source
+from lifecycle.values.model import VersionFacts
+from lifecycle.values.sources import parse_source
 
 FIXTURES = REPO / "tests" / "fixtures"
 SEED = parse_source(REPO / "data" / "policies" / "social-networking.md").body

@@ -15,9 +15,9 @@ import pytest
 from conftest import Run
 
 from jobs.tasks import evaluate
-from lifecycle.instance import Instance
-from lifecycle.operations import rules_for
-from lifecycle.rules import REMINDER, REVIEW, SEND, SKIP, Decision, forecast
+from lifecycle.actions.operations import rules_for
+from lifecycle.register.instance import Instance
+from lifecycle.rules.due import REMINDER, REVIEW, SEND, SKIP, Decision, forecast
 
 LONDON = ZoneInfo("Europe/London")
 GOVERNING_BODY = {"chair.governor@example.org", "t.ashworth@example.org", "p.raman@example.org",

@@ -20,11 +20,11 @@ from conftest import Run
 from test_catalogue import TERMS
 
 from jobs.tasks import evaluate, tick
-from lifecycle.catalogue import load_catalogue
-from lifecycle.confirmations import Ack, confirm
-from lifecycle.instance import Instance
-from lifecycle.operations import rules_for
-from lifecycle.rules import forecast
+from lifecycle.actions.confirmations import Ack, confirm
+from lifecycle.actions.operations import rules_for
+from lifecycle.register.instance import Instance
+from lifecycle.rules.due import forecast
+from lifecycle.values.catalogue import load_catalogue
 
 LONDON = ZoneInfo("Europe/London")
 STAFF = 280
@@ -161,7 +161,7 @@ def test_the_confirm_page_with_every_policy_passes_axe(school: Instance, tmp_pat
     from starlette.testclient import TestClient
     from tools import axe_violations, browser
 
-    from lifecycle.confirmations import annual_token
+    from lifecycle.actions.confirmations import annual_token
     from web.app import create_app
 
     secret = (inst_root := school.root).joinpath("secret.key").read_text().strip().encode()

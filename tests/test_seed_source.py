@@ -6,7 +6,7 @@ from datetime import date
 from conftest import REPO, SEED_TEXT
 from tools import need
 
-from lifecycle.sources import parse_source
+from lifecycle.values.sources import parse_source
 
 WORD = re.compile(r"\w+(?:['’]\w+)*")
 

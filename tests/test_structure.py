@@ -13,13 +13,15 @@ import pytest
 from conftest import REPO
 
 PACKAGES = ("lifecycle", "documents", "jobs", "web")
-STORES = {"lifecycle/store.py", "lifecycle/outbox.py", "lifecycle/migrations.py"}
+STORES = {"lifecycle/register/store.py", "lifecycle/register/outbox.py",
+          "lifecycle/register/migrations.py"}
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|PRAGMA|BEGIN|COMMIT|ROLLBACK)\b")
 # what each layer may not import, at module level or inside a function
 FORBIDDEN = {
     "lifecycle": ("documents", "jobs", "web", "run"),
-    "documents": ("jobs", "web", "run", "lifecycle.store", "lifecycle.outbox",
-                  "lifecycle.instance", "lifecycle.operations", "sqlite3", "sqlite_utils"),
+    "documents": ("jobs", "web", "run", "lifecycle.register.store", "lifecycle.register.outbox",
+                  "lifecycle.register.migrations", "lifecycle.register.instance",
+                  "lifecycle.actions", "sqlite3", "sqlite_utils"),
     "jobs": ("web", "run"),
     "web": ("run",),
 }
@@ -115,6 +117,20 @@ def test_layers_import_only_what_is_below_them(package: str) -> None:
         for name in imported(tree, module_of(path), path.name == "__init__.py"):
             if any(name == f or name.startswith(f + ".") for f in FORBIDDEN[package]):
                 found.append(f"{path.relative_to(REPO)} imports {name}")
+    assert found == []
+
+
+# lifecycle's groups, each importing only from the groups before it: the pure rules never
+# reach the register
+GROUPS = ("values", "rules", "register", "actions")
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_lifecycle_groups_import_only_the_groups_before_them(group: str) -> None:
+    allowed = {f"lifecycle.{g}" for g in GROUPS[:GROUPS.index(group) + 1]}
+    found = [f"{module} imports {name}" for module, uses in graph().items()
+             if module.startswith(f"lifecycle.{group}.") for name in uses
+             if name.startswith("lifecycle.") and name.rpartition(".")[0] not in allowed]
     assert found == []
 
 

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from lifecycle.config import Closure, Config
-from lifecycle.model import Action, Kind, Person, PolicyRecord
-from lifecycle.rules import Batch, Decision, Recipient, Record, Rules, forecast
+from lifecycle.rules.due import Batch, Decision, Recipient, Record, Rules, forecast
+from lifecycle.values.config import Closure, Config
+from lifecycle.values.model import Action, Kind, Person, PolicyRecord
 
 LONDON = ZoneInfo("Europe/London")
 CHRISTMAS = Closure("Christmas", date(2026, 12, 19), date(2027, 1, 3))

@@ -20,8 +20,8 @@ from conftest import Run, snapshot
 from starlette.testclient import TestClient
 
 from jobs.tasks import deliver, evaluate
-from lifecycle.confirmations import Ack, annual_token, make_token
-from lifecycle.instance import Instance
+from lifecycle.actions.confirmations import Ack, annual_token, make_token
+from lifecycle.register.instance import Instance
 from web.admin import Throttle, set_password
 from web.app import create_app
 

@@ -17,7 +17,7 @@ from tools import need, source_words
 from documents.parse import Element, parse
 from documents.publish import render_version
 from documents.word_import import import_docx
-from lifecycle.errors import InputError
+from lifecycle.values.errors import InputError
 
 Outline = list[tuple[object, ...]]
 

@@ -14,7 +14,7 @@ from docx.oxml.ns import qn
 
 from documents.parse import parse
 from documents.word import render_docx, title_text
-from lifecycle.model import VersionFacts
+from lifecycle.values.model import VersionFacts
 
 TEXT = """# POLICY FOR TESTING
 

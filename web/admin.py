@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from lifecycle.errors import InputError
-from lifecycle.instance import Instance
+from lifecycle.register.instance import Instance
+from lifecycle.values.errors import InputError
 
 MIN_LENGTH = 12
 _hasher = PasswordHasher()

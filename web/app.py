@@ -20,7 +20,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route
 
-from lifecycle.instance import Instance
+from lifecycle.register.instance import Instance
 
 from . import auth, catalogue, confirm, dashboard, meetings, people, policies, public
 from .middleware import BodyLimit, SecurityHeaders

@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lifecycle import operations
-from lifecycle.model import State
+from lifecycle.actions import operations
+from lifecycle.values.model import State
 
 from .dashboard import STATE_COLOURS
 from .pages import office_only, page, site_of

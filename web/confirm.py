@@ -15,9 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lifecycle import confirmations
-from lifecycle.dates import long_date
-from lifecycle.model import Confirmation, Person, PolicyRecord
+from lifecycle.actions import confirmations
+from lifecycle.values.dates import long_date
+from lifecycle.values.model import Confirmation, Person, PolicyRecord
 
 from .pages import Problem, article, client_address, page, site_of
 from .site import Site

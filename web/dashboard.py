@@ -9,13 +9,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lifecycle import confirmations, operations
-from lifecycle.agenda import bodies_without_members
-from lifecycle.dates import long_date
-from lifecycle.errors import LifecycleError
-from lifecycle.model import Kind, Person, PolicyRecord, State, Status, email_key
-from lifecycle.personal_data import past_keeping
-from lifecycle.status import StatusRow, status_row
+from lifecycle.actions import confirmations, operations
+from lifecycle.actions.personal_data import past_keeping
+from lifecycle.rules.agenda import bodies_without_members
+from lifecycle.rules.status import StatusRow, status_row
+from lifecycle.values.dates import long_date
+from lifecycle.values.errors import LifecycleError
+from lifecycle.values.model import Kind, Person, PolicyRecord, State, Status, email_key
 
 from . import admin
 from .pages import (

@@ -1,5 +1,5 @@
 """The dashboard's pages for meetings, drafts and approval, and each governor's calendar feed.
-Every change goes through ``lifecycle.operations``, as the commands' do."""
+Every change goes through ``lifecycle.actions.operations``, as the commands' do."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from documents.calendar import Deadline, feed
-from lifecycle import confirmations, operations
-from lifecycle.agenda import agenda
-from lifecycle.dates import long_date
-from lifecycle.errors import InputError, LifecycleError
-from lifecycle.meetings import meeting_agenda
-from lifecycle.outbox import mail_domain
+from lifecycle.actions import confirmations, operations
+from lifecycle.actions.meetings import meeting_agenda
+from lifecycle.register.outbox import mail_domain
+from lifecycle.rules.agenda import agenda
+from lifecycle.values.dates import long_date
+from lifecycle.values.errors import InputError, LifecycleError
 
 from .pages import (
     Problem,

@@ -21,9 +21,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from documents.word_import import read_policy_file
-from lifecycle.dates import long_date, parse_date
-from lifecycle.errors import InputError, LifecycleError, Remedy
-from lifecycle.policies import NewText
+from lifecycle.actions.policies import NewText
+from lifecycle.values.dates import long_date, parse_date
+from lifecycle.values.errors import InputError, LifecycleError, Remedy
 
 from . import admin
 from .site import Site

@@ -1,7 +1,8 @@
 """The dashboard's People pages: the directory with this year's reading, the staff list
 uploaded with a preview before anything changes, one person's entry (correct it, mark a
 leaver), their data for a subject access request, and erasing a leaver. Every change goes
-through ``lifecycle.operations``, as the commands' do, and the audit log says who made it."""
+through ``lifecycle.actions.operations``, as the commands' do, and the audit log says who
+made it."""
 
 from __future__ import annotations
 
@@ -18,11 +19,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobs.mailfiles import scrub_mail_files
-from lifecycle import confirmations, operations
-from lifecycle.dates import long_date
-from lifecycle.errors import InputError, LifecycleError
-from lifecycle.model import ROLES, Person, email_key
-from lifecycle.people import (
+from lifecycle.actions import confirmations, operations
+from lifecycle.actions.people import (
     Preview,
     add_person,
     correct_person,
@@ -30,7 +28,10 @@ from lifecycle.people import (
     parse_person,
     preview_people,
 )
-from lifecycle.personal_data import ERASED_DOMAIN, past_keeping
+from lifecycle.actions.personal_data import ERASED_DOMAIN, past_keeping
+from lifecycle.values.dates import long_date
+from lifecycle.values.errors import InputError, LifecycleError
+from lifecycle.values.model import ROLES, Person, email_key
 
 from . import admin
 from .pages import Problem, back, beside, office_form, office_only, page, site_of, who

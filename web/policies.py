@@ -13,12 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lifecycle import operations
-from lifecycle.dates import long_date
-from lifecycle.errors import InputError, LifecycleError, NeedsConfirmation
-from lifecycle.model import ROLES, PolicyRecord, email_key
-from lifecycle.policies import NewText, ReviewOutcome
-from lifecycle.status import status_row
+from lifecycle.actions import operations
+from lifecycle.actions.policies import NewText, ReviewOutcome
+from lifecycle.rules.status import status_row
+from lifecycle.values.dates import long_date
+from lifecycle.values.errors import InputError, LifecycleError, NeedsConfirmation
+from lifecycle.values.model import ROLES, PolicyRecord, email_key
 
 from . import admin
 from .dashboard import progress

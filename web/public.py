@@ -11,8 +11,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from documents.pdf import NoLibreOffice
-from lifecycle.dates import long_date
-from lifecycle.status import status_row
+from lifecycle.rules.status import status_row
+from lifecycle.values.dates import long_date
 
 from .pages import TEMPLATES, Problem, download, site_of
 

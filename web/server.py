@@ -10,8 +10,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from lifecycle.config import Config
-from lifecycle.errors import InstanceError
+from lifecycle.values.config import Config
+from lifecycle.values.errors import InstanceError
 
 STOP_SECONDS = 3         # for open web requests when the service stops
 

@@ -22,12 +22,12 @@ from starlette.concurrency import run_in_threadpool
 
 from documents.pdf import to_pdf
 from documents.publish import compare_versions, render_policy
-from lifecycle import confirmations
-from lifecycle.dates import school_year
-from lifecycle.instance import Instance
-from lifecycle.model import Confirmation, PolicyRecord
-from lifecycle.policies import NewText
-from lifecycle.store import Register
+from lifecycle.actions import confirmations
+from lifecycle.actions.policies import NewText
+from lifecycle.register.instance import Instance
+from lifecycle.register.store import Register
+from lifecycle.values.dates import school_year
+from lifecycle.values.model import Confirmation, PolicyRecord
 
 from . import admin
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from lifecycle.model import Kind
+from lifecycle.values.model import Kind
 
 KINDS = {Kind.REVIEW: "Review prompt", Kind.PACK: "Review pack",
          Kind.REMINDER: "Annual reminder", Kind.UPDATED: "Policy updated notice",

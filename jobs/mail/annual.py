@@ -11,10 +11,10 @@ from typing import Any
 
 from markupsafe import Markup
 
-from lifecycle.confirmations import annual_token, counts_now, reading_list
-from lifecycle.dates import long_date
-from lifecycle.model import Kind, Person, PolicyRecord
-from lifecycle.outbox import Message
+from lifecycle.actions.confirmations import annual_token, counts_now, reading_list
+from lifecycle.register.outbox import Message
+from lifecycle.values.dates import long_date
+from lifecycle.values.model import Kind, Person, PolicyRecord
 
 from .cache import RunCache
 from .content import Content

@@ -11,13 +11,13 @@ from typing import Any, TypeVar
 
 from documents.compare import Comparison
 from documents.publish import compare_versions, file_name, render_policy
-from lifecycle.agenda import AgendaItem, agenda
-from lifecycle.config import Config
-from lifecycle.confirmations import calendar_token
-from lifecycle.model import Draft, Meeting, Person, PolicyRecord, email_key
-from lifecycle.outbox import mail_domain
-from lifecycle.policies import require_policy
-from lifecycle.store import Register
+from lifecycle.actions.confirmations import calendar_token
+from lifecycle.actions.policies import require_policy
+from lifecycle.register.outbox import mail_domain
+from lifecycle.register.store import Register
+from lifecycle.rules.agenda import AgendaItem, agenda
+from lifecycle.values.config import Config
+from lifecycle.values.model import Draft, Meeting, Person, PolicyRecord, email_key
 
 from .mime import attachment
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from markupsafe import escape
 
-from lifecycle.config import Config
-from lifecycle.model import Kind
-from lifecycle.outbox import Message
-from lifecycle.store import Register
+from lifecycle.register.outbox import Message
+from lifecycle.register.store import Register
+from lifecycle.values.config import Config
+from lifecycle.values.model import Kind
 
 from . import annual, digest, pack, review, updated
 from .cache import RunCache

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lifecycle.dates import long_date
-from lifecycle.model import PolicyRecord
-from lifecycle.outbox import Message
+from lifecycle.register.outbox import Message
+from lifecycle.values.dates import long_date
+from lifecycle.values.model import PolicyRecord
 
 
 @dataclass

@@ -8,14 +8,14 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from lifecycle.agenda import bodies_without_members
-from lifecycle.catalogue import Standing, load_catalogue, standings
-from lifecycle.confirmations import progress
-from lifecycle.dates import long_date
-from lifecycle.model import State, Status, email_key
-from lifecycle.outbox import Message
-from lifecycle.personal_data import past_keeping
-from lifecycle.status import status_row
+from lifecycle.actions.confirmations import progress
+from lifecycle.actions.personal_data import past_keeping
+from lifecycle.register.outbox import Message
+from lifecycle.rules.agenda import bodies_without_members
+from lifecycle.rules.status import status_row
+from lifecycle.values.catalogue import Standing, load_catalogue, standings
+from lifecycle.values.dates import long_date
+from lifecycle.values.model import State, Status, email_key
 
 from .cache import RunCache
 from .content import Content

@@ -10,11 +10,11 @@ from typing import Any
 
 from documents.calendar import meeting_event
 from documents.publish import render_draft
-from lifecycle.dates import long_date
-from lifecycle.errors import LifecycleError
-from lifecycle.model import Meeting, PolicyRecord
-from lifecycle.outbox import Message
-from lifecycle.terms import due_phrase
+from lifecycle.register.outbox import Message
+from lifecycle.values.dates import long_date
+from lifecycle.values.errors import LifecycleError
+from lifecycle.values.model import Meeting, PolicyRecord
+from lifecycle.values.terms import due_phrase
 
 from .cache import RunCache
 from .content import Content

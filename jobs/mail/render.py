@@ -10,7 +10,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, Template
 
-from lifecycle.dates import long_date
+from lifecycle.values.dates import long_date
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from documents.calendar import Deadline, deadline_event, meeting_event
-from lifecycle.agenda import meeting_for
-from lifecycle.dates import long_date, month_phrase, span_phrase
-from lifecycle.outbox import Message
-from lifecycle.terms import due_phrase, term_ending
+from lifecycle.register.outbox import Message
+from lifecycle.rules.agenda import meeting_for
+from lifecycle.values.dates import long_date, month_phrase, span_phrase
+from lifecycle.values.terms import due_phrase, term_ending
 
 from .cache import RunCache
 from .content import Content, about_policy

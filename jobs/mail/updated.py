@@ -10,9 +10,9 @@ from datetime import date, datetime
 from typing import Any
 
 from documents.compare import bracketed
-from lifecycle.confirmations import Ack, make_token
-from lifecycle.model import Kind, PolicyRecord
-from lifecycle.outbox import Message
+from lifecycle.actions.confirmations import Ack, make_token
+from lifecycle.register.outbox import Message
+from lifecycle.values.model import Kind, PolicyRecord
 
 from .cache import RunCache
 from .content import Content, about_policy

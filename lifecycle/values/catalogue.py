@@ -9,8 +9,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, Remedy
-from .model import PolicyRecord
+from lifecycle.values.errors import InputError, Remedy
+from lifecycle.values.model import PolicyRecord
 
 CATALOGUE = Path(__file__).parent / "catalogues" / "england.toml"
 APPLIES = ("all", "maintained", "academy")

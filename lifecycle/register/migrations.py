@@ -154,7 +154,7 @@ def m005_school_year(db: Database) -> None:
 def m006_personal_data(db: Database) -> None:
     """Each person's opaque reference for their links (links carry no address), and the
     subject of each message sent, for a subject access request."""
-    from .model import new_ref
+    from lifecycle.values.model import new_ref
 
     people = db.table("people")
     people.add_column("ref", str)

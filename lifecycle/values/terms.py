@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from .dates import date_spans, long_date
+from lifecycle.values.dates import date_spans, long_date
 
 HALF_TERMS = ("autumn-1", "autumn-2", "spring-1", "spring-2", "summer-1", "summer-2")
 _DUE_TERM = re.compile(r"^\s*((?:autumn|spring|summer)-[12])\s+(\d{4})\s*$", re.IGNORECASE)

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-from .config import Config
-from .dates import first_weekday_on_or_after
-from .model import PolicyRecord
+from lifecycle.values.config import Config
+from lifecycle.values.dates import first_weekday_on_or_after
+from lifecycle.values.model import PolicyRecord
 
 _SEARCH_DAYS = 400          # longer than any closure and any send window's week
 

@@ -9,13 +9,19 @@ from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from .dates import add_months
-from .errors import InputError, NeedsConfirmation, Remedy, UnknownPolicy
-from .files import write_atomically
-from .model import Meeting, PolicyRecord, PolicySource, text_hash
-from .sources import line_of_field, parse_source, read_text, rewrite_dates, split_front_matter
-from .store import Register
-from .terms import Term
+from lifecycle.register.files import write_atomically
+from lifecycle.register.store import Register
+from lifecycle.values.dates import add_months
+from lifecycle.values.errors import InputError, NeedsConfirmation, Remedy, UnknownPolicy
+from lifecycle.values.model import Meeting, PolicyRecord, PolicySource, text_hash
+from lifecycle.values.sources import (
+    line_of_field,
+    parse_source,
+    read_text,
+    rewrite_dates,
+    split_front_matter,
+)
+from lifecycle.values.terms import Term
 
 
 class Outcome(StrEnum):
@@ -76,7 +82,7 @@ def check_statutory(source: PolicySource, in_file: bool = True) -> None:
     entry."""
     if not source.statutory:
         return
-    from .catalogue import entry, load_catalogue
+    from lifecycle.values.catalogue import entry, load_catalogue
 
     try:
         entry(source.statutory, load_catalogue())

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from .dates import add_months
-from .errors import InputError, Remedy
-from .model import Person, email_key
-from .store import Register
+from lifecycle.register.store import Register
+from lifecycle.values.dates import add_months
+from lifecycle.values.errors import InputError, Remedy
+from lifecycle.values.model import Person, email_key
 
 ERASED_DOMAIN = "erased.invalid"
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import yaml
 
-from .dates import parse_date, parse_due, parse_interval
-from .errors import InputError
-from .model import CONFIRM_MODES, ROLES, PolicySource
-from .terms import Term, is_term_due, term_due
+from lifecycle.values.dates import parse_date, parse_due, parse_interval
+from lifecycle.values.errors import InputError
+from lifecycle.values.model import CONFIRM_MODES, ROLES, PolicySource
+from lifecycle.values.terms import Term, is_term_due, term_due
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _FENCE = "---"

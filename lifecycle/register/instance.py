@@ -8,12 +8,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import Config, load_config
-from .dates import now_local
-from .errors import InstanceError, Remedy
+from lifecycle.values.config import Config, load_config
+from lifecycle.values.dates import now_local
+from lifecycle.values.errors import InstanceError, Remedy
 
 if TYPE_CHECKING:
-    from .store import Register
+    from lifecycle.register.store import Register
 
 ENV_VAR = "POLICY_LIFECYCLE_DATA"
 DB_FILE = "register.db"
@@ -44,7 +44,7 @@ class Instance:
 
     def register(self, create: bool = False) -> Register:
         """The register, open: use it as a context manager so that it is closed."""
-        from .store import Register
+        from lifecycle.register.store import Register
 
         if not create and not self.db_path.exists():
             raise InstanceError(f"{self.db_path}: no register yet: run 'init' first")

@@ -20,8 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .errors import InputError, InstanceError, RegisterBusy, UnknownPolicy
-from .model import (
+from lifecycle.values.errors import InputError, InstanceError, RegisterBusy, UnknownPolicy
+from lifecycle.values.model import (
     Approval,
     AuditEntry,
     Confirmation,
@@ -39,7 +39,7 @@ from .model import (
 )
 
 if TYPE_CHECKING:
-    from .outbox import Outbox
+    from lifecycle.register.outbox import Outbox
 
 SCHEMA_VERSION = 8          # the number of migrations in migrations.py (a test keeps it so)
 BUSY_SECONDS = 30           # how long a writer waits for another to finish
@@ -153,7 +153,7 @@ class Register:
     @property
     def outbox(self) -> Outbox:
         """The outbox's statements, on this connection and in its transactions."""
-        from .outbox import Outbox
+        from lifecycle.register.outbox import Outbox
 
         if self._outbox is None:
             self._outbox = Outbox(self._db, self.transaction, self.audit)
@@ -217,7 +217,7 @@ class Register:
         never pay for the import), under the write lock so two processes cannot race."""
         from sqlite_utils import Database
 
-        from .migrations import migrations
+        from lifecycle.register.migrations import migrations
 
         with self.transaction():
             migrations.apply(Database(self._db))

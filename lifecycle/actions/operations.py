@@ -15,9 +15,9 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import InputError, Remedy
-from .instance import Instance
-from .model import (
+from lifecycle.register.instance import Instance
+from lifecycle.values.errors import InputError, Remedy
+from lifecycle.values.model import (
     AuditEntry,
     Cycle,
     Draft,
@@ -33,15 +33,16 @@ from .model import (
 T = TypeVar("T")
 
 if TYPE_CHECKING:   # each operation imports what it uses, so a command loads only that
-    from .catalogue import Standing
-    from .meetings import Agenda, Approved, DraftAdded
-    from .model import PolicySource
-    from .outbox import Message
-    from .people import ImportResult, Preview
-    from .personal_data import Erasure, ScrubFiles
-    from .policies import NewText, ReviewOutcome, SyncResult
-    from .rules import Batch, Rules
-    from .store import Register
+    from lifecycle.actions.meetings import Agenda, Approved, DraftAdded
+    from lifecycle.actions.people import ImportResult, Preview
+    from lifecycle.actions.personal_data import Erasure, ScrubFiles
+    from lifecycle.actions.policies import NewText, ReviewOutcome, SyncResult
+    from lifecycle.register.outbox import Message
+    from lifecycle.register.store import Register
+    from lifecycle.rules.due import Batch, Rules
+    from lifecycle.rules.status import StatusRow
+    from lifecycle.values.catalogue import Standing
+    from lifecycle.values.model import PolicySource
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,9 @@ class InitResult:
 
 def initialise(inst: Instance, now: datetime) -> InitResult:
     """Create the register if needed and import every ``data/policies/*.md``, all or nothing."""
-    from .confirmations import ensure_secret
-    from .policies import check_approver, check_statutory, sync_source
-    from .sources import load_sources
+    from lifecycle.actions.confirmations import ensure_secret
+    from lifecycle.actions.policies import check_approver, check_statutory, sync_source
+    from lifecycle.values.sources import load_sources
 
     created = not inst.db_path.exists()
     sources = load_sources(inst.policies_dir, inst.config.terms)
@@ -78,10 +79,10 @@ def people(inst: Instance) -> list[Person]:
 
 def import_people(inst: Instance, path: Path, skip_invalid: bool, now: datetime,
                   by: str, name: str = "") -> ImportResult:
-    from .people import import_people as upsert_all
+    from lifecycle.actions import people
 
     with inst.register() as register:
-        return upsert_all(register, path, skip_invalid, now, by, name)
+        return people.import_people(register, path, skip_invalid, now, by, name)
 
 
 def change_person(inst: Instance, change: Callable[[Register], T]) -> T:
@@ -92,43 +93,43 @@ def change_person(inst: Instance, change: Callable[[Register], T]) -> T:
 
 
 def export_person(inst: Instance, email: str, now: datetime) -> dict[str, Any]:
-    from .personal_data import export_person as export
+    from lifecycle.actions import personal_data
 
     with inst.register() as register:
-        return export(register, email, now)
+        return personal_data.export_person(register, email, now)
 
 
 def erase_person(inst: Instance, email: str, force: bool, now: datetime, by: str,
                  scrub_files: ScrubFiles) -> Erasure:
-    from .personal_data import erase_person as erase
+    from lifecycle.actions import personal_data
 
     with inst.register() as register:
-        return erase(register, email, now.date(), force, now, by, scrub_files)
+        return personal_data.erase_person(register, email, now.date(), force, now, by, scrub_files)
 
 
 def preview_people(inst: Instance, path: Path) -> Preview:
-    from .people import preview_people as preview
+    from lifecycle.actions import people
 
     with inst.register() as register:
-        return preview(register, path)
+        return people.preview_people(register, path)
 
 
 def record_review(inst: Instance, policy_id: str, reviewed_on: date, next_due: date | None,
                   new: NewText | None, notes: str, now: datetime,
                   confirmed: bool = False) -> ReviewOutcome:
-    from .policies import record_review as record
+    from lifecycle.actions import policies
 
     with inst.register() as register:
-        return record(register, inst.policies_dir, policy_id, reviewed_on, next_due,
+        return policies.record_review(register, inst.policies_dir, policy_id, reviewed_on, next_due,
                       new and _with_terms(inst, new), notes, now, confirmed)
 
 
 def add_policy(inst: Instance, fields: dict[str, object], new: NewText,
                now: datetime) -> PolicySource:
-    from .policies import add_policy as add
+    from lifecycle.actions import policies
 
     with inst.register() as register:
-        return add(register, inst.policies_dir, fields, _with_terms(inst, new), now,
+        return policies.add_policy(register, inst.policies_dir, fields, _with_terms(inst, new), now,
                    inst.config.approvers)
 
 
@@ -143,7 +144,7 @@ def policy_fields(inst: Instance, entry_id: str | None,
                   given: dict[str, object]) -> dict[str, object]:
     """A new policy's front matter: the office's values, filled from a catalogue entry when
     one is named, else from the defaults (the first approving body, 3 years, staff)."""
-    from .catalogue import entry, fields_from, load_catalogue
+    from lifecycle.values.catalogue import entry, fields_from, load_catalogue
 
     config = inst.config
     chosen = {k: v for k, v in given.items() if v is not None and v != ""}   # what was given
@@ -165,7 +166,7 @@ def policy_fields(inst: Instance, entry_id: str | None,
 
 def catalogue(inst: Instance, today: date) -> list[Standing]:
     """Each statutory policy this school must keep, and its state in the register."""
-    from .catalogue import load_catalogue, standings
+    from lifecycle.values.catalogue import load_catalogue, standings
 
     with inst.register() as register:
         policies = register.policies()
@@ -184,7 +185,7 @@ class History:
 
 
 def history(inst: Instance, policy_id: str) -> History:
-    from .policies import require_policy
+    from lifecycle.actions.policies import require_policy
 
     with inst.register() as register:
         policy = require_policy(register, policy_id)
@@ -194,7 +195,7 @@ def history(inst: Instance, policy_id: str) -> History:
 
 def rules_for(register: Register, inst: Instance) -> tuple[Rules, dict[str, Person]]:
     """The rules over the register as it is now, and the directory by email key."""
-    from .rules import Recipient, Rules
+    from lifecycle.rules.due import Recipient, Rules
 
     people = {email_key(p.email): p for p in register.people()}
     policies = register.policies()
@@ -222,9 +223,9 @@ class Plan:
 
 def plan(inst: Instance, start: datetime, days: int) -> Plan:
     """The service's own evaluation run at future times, against a record read for it."""
-    from .model import Action
-    from .rules import forecast
-    from .terms import due_phrase, term_ending
+    from lifecycle.rules.due import forecast
+    from lifecycle.values.model import Action
+    from lifecycle.values.terms import due_phrase, term_ending
 
     with inst.register() as register:
         rules, people = rules_for(register, inst)
@@ -257,7 +258,7 @@ def retry_message(inst: Instance, message_id: int, now: datetime) -> Message:
 
 def meetings(inst: Instance) -> list[tuple[Meeting, Agenda]]:
     """Every meeting with its agenda as the register stands (cancelled ones with none)."""
-    from .meetings import Agenda, meeting_agenda
+    from lifecycle.actions.meetings import Agenda, meeting_agenda
 
     with inst.register() as register:
         return [(m, Agenda(m, [], {}, None) if m.cancelled else meeting_agenda(register, m))
@@ -266,17 +267,17 @@ def meetings(inst: Instance) -> list[tuple[Meeting, Agenda]]:
 
 def add_meeting(inst: Instance, body: str, day: date, at: time | None, name: str | None,
                 now: datetime) -> Meeting:
-    from .meetings import add_meeting as add
+    from lifecycle.actions import meetings
 
     with inst.register() as register:
-        return add(register, inst.config.approvers, body, day, at, name, now)
+        return meetings.add_meeting(register, inst.config.approvers, body, day, at, name, now)
 
 
 def cancel_meeting(inst: Instance, body: str, day: date, now: datetime) -> Meeting:
-    from .meetings import cancel_meeting as cancel
+    from lifecycle.actions import meetings
 
     with inst.register() as register:
-        return cancel(register, body, day, now)
+        return meetings.cancel_meeting(register, body, day, now)
 
 
 def drafts(inst: Instance) -> list[Draft]:
@@ -286,24 +287,34 @@ def drafts(inst: Instance) -> list[Draft]:
 
 def add_draft(inst: Instance, policy_id: str, new: NewText, note: str,
               now: datetime) -> DraftAdded:
-    from .meetings import add_draft as add
+    from lifecycle.actions import meetings
 
     with inst.register() as register:
-        return add(register, policy_id, _with_terms(inst, new), note, now)
+        return meetings.add_draft(register, policy_id, _with_terms(inst, new), note, now)
 
 
 def discard_draft(inst: Instance, policy_id: str, now: datetime) -> Draft:
-    from .meetings import discard_draft as discard
+    from lifecycle.actions import meetings
 
     with inst.register() as register:
-        return discard(register, policy_id, now)
+        return meetings.discard_draft(register, policy_id, now)
 
 
 def approve(inst: Instance, policy_id: str, meeting_day: date, minute: str,
             next_due: date | None, notes: str, recorded_by: str, now: datetime,
             changed_since_pack: bool = False) -> Approved:
-    from .meetings import approve as adopt
+    from lifecycle.actions import meetings
 
     with inst.register() as register:
-        return adopt(register, inst.policies_dir, policy_id, meeting_day, minute, next_due,
-                     notes, recorded_by, now, changed_since_pack)
+        return meetings.approve(register, inst.policies_dir, policy_id, meeting_day, minute,
+                                next_due, notes, recorded_by, now, changed_since_pack)
+
+
+def status(inst: Instance, today: date) -> list[StatusRow]:
+    """Every policy in the register, where it stands ``today``."""
+    from lifecycle.rules.agenda import bodies_without_members
+    from lifecycle.rules.status import status_row
+
+    with inst.register() as register:
+        unmanned = bodies_without_members(inst.config.approvers, register.people(), today)
+        return [status_row(p, today, inst.config, unmanned) for p in register.policies()]

@@ -7,10 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 
-from .agenda import AgendaItem, agenda, stale_dates
-from .errors import InputError, LifecycleError, Remedy
-from .model import Draft, Kind, Meeting, text_hash
-from .policies import (
+from lifecycle.actions.policies import (
     Approving,
     NewText,
     ReviewOutcome,
@@ -21,7 +18,10 @@ from .policies import (
     require_policy,
     same_title_case,
 )
-from .store import Register
+from lifecycle.register.store import Register
+from lifecycle.rules.agenda import AgendaItem, agenda, stale_dates
+from lifecycle.values.errors import InputError, LifecycleError, Remedy
+from lifecycle.values.model import Draft, Kind, Meeting, text_hash
 
 
 class ChangedSincePack(LifecycleError):

@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
-from .agenda import agenda, in_pack_window, on_agenda, pack_opens
-from .config import Config
-from .dates import first_weekday_on_or_after, iso_week, school_year
-from .model import Action, Kind, Meeting, Person, PolicyRecord, Status
-from .stages import next_review_stage, review_stages
+from lifecycle.rules.agenda import agenda, in_pack_window, on_agenda, pack_opens
+from lifecycle.rules.stages import next_review_stage, review_stages
+from lifecycle.values.config import Config
+from lifecycle.values.dates import first_weekday_on_or_after, iso_week, school_year
+from lifecycle.values.model import Action, Kind, Meeting, Person, PolicyRecord, Status
 
 REVIEW, REMINDER, UPDATED, DIGEST, CHASE, PACK = (
     Kind.REVIEW, Kind.REMINDER, Kind.UPDATED, Kind.DIGEST, Kind.CHASE, Kind.PACK)

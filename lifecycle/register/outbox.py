@@ -15,11 +15,11 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .errors import LifecycleError
-from .model import Action, Kind, Person, Status
+from lifecycle.values.errors import LifecycleError
+from lifecycle.values.model import Action, Kind, Person, Status
 
 if TYPE_CHECKING:
-    from .rules import Decision, Record
+    from lifecycle.rules.due import Decision, Record
 
 
 def mail_domain(sender: str) -> str:
@@ -91,7 +91,7 @@ class Outbox:
         of the ``open_groups`` (kind, policy, period) that stay open across years (a review
         cycle, a version's update notice, a meeting's pack); everything without ``since``.
         So evaluation reads what the open periods need, not the whole history."""
-        from .rules import Record
+        from lifecycle.rules.due import Record
 
         columns = "SELECT kind, policy_id, period, stage, person_key, status, decided_at" \
                   " FROM messages"

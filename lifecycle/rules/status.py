@@ -7,13 +7,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from .agenda import bodies_without_members
-from .config import Config
-from .dates import review_state
-from .instance import Instance
-from .model import PolicyRecord, State
-from .stages import next_review_stage, sending_day
-from .terms import due_phrase
+from lifecycle.rules.stages import next_review_stage, sending_day
+from lifecycle.values.config import Config
+from lifecycle.values.dates import review_state
+from lifecycle.values.model import PolicyRecord, State
+from lifecycle.values.terms import due_phrase
 
 
 @dataclass(frozen=True)
@@ -61,10 +59,3 @@ def status_row(policy: PolicyRecord, today: date, config: Config,
         due_text=due_phrase(policy.review_due, config.terms),
         problem=(f"nobody active in the {policy.approver}: no one is prompted to review it"
                  if policy.approver in unmanned else ""))
-
-
-def status(inst: Instance, today: date) -> list[StatusRow]:
-    """Every policy in the register, where it stands ``today``."""
-    with inst.register() as register:
-        unmanned = bodies_without_members(inst.config.approvers, register.people(), today)
-        return [status_row(p, today, inst.config, unmanned) for p in register.policies()]

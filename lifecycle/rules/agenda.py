@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from .model import Meeting, Person, PolicyRecord
+from lifecycle.values.model import Meeting, Person, PolicyRecord
 
 HORIZON_DAYS = 122
 

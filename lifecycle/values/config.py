@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .dates import date_spans, parse_interval
-from .errors import InputError
-from .model import ROLES
-from .terms import Term, holidays, parse_terms
+from lifecycle.values.dates import date_spans, parse_interval
+from lifecycle.values.errors import InputError
+from lifecycle.values.model import ROLES
+from lifecycle.values.terms import Term, holidays, parse_terms
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

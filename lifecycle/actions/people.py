@@ -16,10 +16,10 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from .dates import parse_date
-from .errors import InputError
-from .model import ROLES, Person, email_key
-from .store import Register
+from lifecycle.register.store import Register
+from lifecycle.values.dates import parse_date
+from lifecycle.values.errors import InputError
+from lifecycle.values.model import ROLES, Person, email_key
 
 MAX_BYTES = 5_000_000      # a directory of 50,000 people is about 4 MB
 # our column -> the headers that mean it (compared lower-case, '_' as a space)

@@ -19,11 +19,11 @@ from typing import Any
 from itsdangerous import BadSignature, Serializer, URLSafeSerializer
 from itsdangerous.encoding import base64_encode
 
-from .config import Config
-from .dates import school_year
-from .errors import LifecycleError
-from .model import Confirmation, Person, PolicyRecord, email_key
-from .store import Register
+from lifecycle.register.store import Register
+from lifecycle.values.config import Config
+from lifecycle.values.dates import school_year
+from lifecycle.values.errors import LifecycleError
+from lifecycle.values.model import Confirmation, Person, PolicyRecord, email_key
 
 SECRET_FILE = "secret.key"
 _SALT = "policy-lifecycle/ack"
