@@ -34,7 +34,7 @@ def main(tmp: Path) -> None:
         return
     inst = Instance.at(instance(tmp / "school", staff=1, policies=POLICIES))
     with inst.register() as register:
-        policies = register.policies()
+        policies = register.policies.all()
 
         def ours() -> None:
             out = tmp / "site"

@@ -137,7 +137,7 @@ def main() -> None:
         secret = ensure_secret(data)
         tokens = tmp / "tokens.txt"
         with Instance.at(data).register() as register:
-            refs = register.person_refs()
+            refs = register.people.refs()
         tokens.write_text("\n".join(
             make_token(secret, Ack("", "social-networking", 1, "2026-27"),
                        refs[f"staff{i:05d}@example.org"]) for i in range(STAFF)) + "\n")

@@ -199,6 +199,8 @@ def test_review_file_for_another_policy(run: Run, initialised: Path, tmp_path: P
     ("[review]\ndue_soon_days = \"soon\"\n", r"config\.toml:2: review\.due_soon_days: expected"),
     ("[review]\nlead_time = 3\n", r"config\.toml:2: review\.lead_time: unknown setting"),
     ("[review\n", r"config\.toml: "),
+    ('[mail]\nfrom = "School <policies>"\n', r"config\.toml:2: mail\.from: expected a name and"),
+    ('[mail]\nfrom = "policies@example.org\\nBcc: x@example.org"\n', r"mail\.from: expected"),
 ])
 def test_bad_config(run: Run, initialised: Path, config: str, pattern: str) -> None:
     (initialised / "config.toml").write_text(config, encoding="utf-8")

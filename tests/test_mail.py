@@ -123,7 +123,7 @@ def test_digest_lists_the_overdue_review(inst: Instance) -> None:
 
 def test_names_cannot_inject_headers_or_html(inst: Instance) -> None:
     with inst.register() as register:  # past the CSV checks, straight into the register
-        register.upsert_person(Person("Eve\r\nBcc: thief@evil.example <script>alert(1)</script>",
+        register.people.upsert(Person("Eve\r\nBcc: thief@evil.example <script>alert(1)</script>",
                                       "eve@example.org", ("staff",)), "eve@example.org", NOW,
                                "test")
     mail = delivered(inst)["eve@example.org/reminder"]

@@ -143,10 +143,10 @@ def test_a_school_year_of_meetings(run: Run, school: Instance, tmp_path: Path) -
 
     with inst.register() as register:
         outbox = register.outbox.messages()
-        policy = register.policy("anti-bullying")
-        [approval] = [r.approval for r in register.reviews("anti-bullying")]
-        version = register.version("anti-bullying", 2)
-        assert register.drafts() == []
+        policy = register.policies.get("anti-bullying")
+        [approval] = [r.approval for r in register.policies.reviews("anti-bullying")]
+        version = register.policies.version("anti-bullying", 2)
+        assert register.drafts.all() == []
     # exactly one pack per member per meeting, and one office copy
     packs = Counter((m.period, m.to_email, m.office_copy) for m in outbox if m.kind == "pack")
     assert set(packs.values()) == {1}
@@ -293,7 +293,7 @@ def test_a_draft_changed_after_the_pack_needs_confirmation(run: Run, people: Pat
                "--changed-since-pack", "--now", "2026-12-04T09:00")
     assert done.exit_code == 0 and "adopted draft 2 as version 2" in done.output
     with inst.register() as register:
-        assert "December 2030" in register.version("social-networking", 2).body  # type: ignore[union-attr]
+        assert "December 2030" in register.policies.version("social-networking", 2).body  # type: ignore[union-attr]
 
 
 def test_draft_list_and_discard(run: Run, people: Path, tmp_path: Path) -> None:

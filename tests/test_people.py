@@ -25,7 +25,7 @@ def _write(data: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
 
 def _person(data: Path, email: str):  # type: ignore[no-untyped-def]
     with Instance.at(data).register() as register:
-        return register.person(email_key(email))
+        return register.people.get(email_key(email))
 
 
 def test_an_information_system_export_imports(run: Run, people: Path) -> None:
@@ -93,5 +93,5 @@ def test_a_file_without_date_columns_keeps_the_dates(run: Run, people: Path) -> 
 def test_every_change_records_who_made_it(run: Run, people: Path) -> None:
     run("people", "import", str(_write(people, "sis.csv", SIS)))
     with Instance.at(people).register() as register:
-        [entry] = register.audit_log("adaeze.okafor@example.org")
+        [entry] = register.audit.log("adaeze.okafor@example.org")
     assert entry.action == "person.added" and "(command line)" in entry.detail

@@ -23,7 +23,7 @@ def _confirm(inst: Instance, policy_id: str, now: str) -> None:
     from datetime import datetime
 
     with inst.register() as register:
-        policy = register.policy(policy_id)
+        policy = register.policies.get(policy_id)
         assert policy is not None
         ack = confirmations.Ack(ADDRESS, policy.id, policy.version, "2026-27")
         at = datetime.fromisoformat(now)
@@ -45,7 +45,7 @@ def _confirmation_counts(people: Path) -> dict[str, int]:
     from collections import Counter
 
     with Instance.at(people).register() as register:
-        return dict(Counter(e.confirmation.policy_id for e in register.evidence()))
+        return dict(Counter(e.confirmation.policy_id for e in register.confirmations.evidence()))
 
 
 def test_export_holds_the_entry_messages_and_confirmations(run: Run, people: Path) -> None:
@@ -88,11 +88,11 @@ def test_erasing_a_leaver_leaves_no_trace_and_keeps_the_evidence(run: Run,
                 assert "okafor" not in part.get_content().lower(), path
     assert _confirmation_counts(people) == counts
     with Instance.at(people).register() as register:
-        [entry] = [p for p in register.people() if p.name == pseudonym]
+        [entry] = [p for p in register.people.all() if p.name == pseudonym]
         key = entry.email
         assert len(register.outbox.messages(person_key=key)) == messages
         assert entry.end_date == date(2026, 12, 18)
-        erased = [e for e in register.audit_log(key) if e.action == "person.erased"]
+        erased = [e for e in register.audit.log(key) if e.action == "person.erased"]
         assert len(erased) == 1 and "(command line)" in erased[0].detail
     held = json.loads(run("people", "export", key).output)
     assert len(held["messages"]) == messages and len(held["confirmations"]) == 1

@@ -67,7 +67,7 @@ def school(run: Run, data_dir: Path) -> Instance:
 
 def staff_titles(inst: Instance) -> list[str]:
     with inst.register() as register:
-        return sorted(p.title for p in register.policies() if "staff" in p.reminder_audience)
+        return sorted(p.title for p in register.policies.all() if "staff" in p.reminder_audience)
 
 
 def mails(inst: Instance, kind: str, day: date) -> dict[str, email.message.EmailMessage]:
@@ -97,7 +97,7 @@ def test_one_reminder_each_chasers_for_the_rest_and_again_next_year(school: Inst
 
     # half the staff confirm everything, a quarter all but one policy, the rest nothing
     with inst.register() as register:
-        policies = [p for p in register.policies() if "staff" in p.reminder_audience]
+        policies = [p for p in register.policies.all() if "staff" in p.reminder_audience]
         for n in range(STAFF // 2 + STAFF // 4):
             person = f"t{n}@example.org"
             for policy in policies[: len(policies) - (n >= STAFF // 2)]:
@@ -125,7 +125,7 @@ def test_one_reminder_each_chasers_for_the_rest_and_again_next_year(school: Inst
     with inst.register() as register:
         sent = Counter((m.kind, m.period) for m in register.outbox.messages()
                        if m.kind in ("reminder", "chase") and m.status == "sent")
-        years = {c.school_year for e in register.evidence() for c in [e.confirmation]}
+        years = {c.school_year for e in register.confirmations.evidence() for c in [e.confirmation]}
     assert sent[("reminder", "2026-27")] == STAFF + 2 and sent[("reminder", "2027-28")] == STAFF + 2
     assert years == {"2026-27"}                                # earlier evidence is kept
 
@@ -166,13 +166,13 @@ def test_the_confirm_page_with_every_policy_passes_axe(school: Instance, tmp_pat
 
     secret = (inst_root := school.root).joinpath("secret.key").read_text().strip().encode()
     with school.register() as register:
-        token = annual_token(secret, register.person_refs()["t1@example.org"], "2026-27")
+        token = annual_token(secret, register.people.refs()["t1@example.org"], "2026-27")
     clock = {"now": at(date(2026, 9, 2))}
     with TestClient(create_app(school, clock=lambda: clock["now"]),
                     base_url="http://127.0.0.1:8080") as client:
         client.get(f"/confirm/{token}/safeguarding")
         with school.register() as register:
-            policy = register.policy("behaviour")
+            policy = register.policies.get("behaviour")
             assert policy is not None
             confirm(register, policy, Ack("t1@example.org", "behaviour", 1, "2026-27"),
                     "127.0.0.1", at(date(2026, 9, 2)), school.config.cycle_start)

@@ -68,7 +68,7 @@ def ack_link(inst: Instance, address: str) -> str:
 def ref_of(inst: Instance, address: str) -> str:
     """The person's opaque reference, which their links carry."""
     with inst.register() as register:
-        return register.person_refs()[address]
+        return register.people.refs()[address]
 
 
 def annual_link(inst: Instance, address: str) -> str:
@@ -147,7 +147,7 @@ def test_a_member_of_staff_confirms_from_the_link_in_the_email(client: TestClien
     assert "your confirmation is recorded" in done.text
     [(person, version, sha)] = confirmations(inst)
     assert (person, version) == ("d.okafor@example.org", 1)
-    assert sha == inst.register().policy("social-networking").sha256  # type: ignore[union-attr]
+    assert sha == inst.register().policies.get("social-networking").sha256  # type: ignore[union-attr]
     again = client.post(link)                             # replayed: idempotent
     assert "already recorded" in again.text and len(confirmations(inst)) == 1
     assert "you confirmed that you have read and understood this version" in client.get(link).text
@@ -325,7 +325,7 @@ def test_forms_without_their_csrf_token_are_refused(client: TestClient, inst: In
         assert response.status_code == 403, path
         response = client.post(path, data={**data, "csrf": "forged"})
         assert response.status_code == 403, path
-    assert inst.register().reviews("social-networking") == []
+    assert inst.register().policies.reviews("social-networking") == []
     assert client.get("/admin").status_code == 200          # still logged in
 
 
@@ -349,7 +349,7 @@ def test_dashboard_review_and_export(client: TestClient, inst: Instance) -> None
         "date": "2026-11-20", "notes": "Full governing body: no changes",
         "csrf": csrf_of(client)})
     assert "no change to the text; next review due 20 November 2029." in recorded.text
-    assert inst.register().policy("social-networking").review_due.isoformat() == "2029-11-20"  # type: ignore[union-attr]  # noqa: E501
+    assert inst.register().policies.get("social-networking").review_due.isoformat() == "2029-11-20"  # type: ignore[union-attr]  # noqa: E501
     bad = client.post("/admin/policies/social-networking/review", data={
         "date": "2011-01-01", "csrf": csrf_of(client)})
     assert "is before the policy was last reviewed" in bad.text
@@ -480,7 +480,7 @@ def _upload(client: TestClient, name: str, data: bytes) -> str:
 def test_uploads_are_limited_in_size_and_type(client: TestClient, inst: Instance) -> None:
     login(client)
     source = (inst.root / "policies" / "social-networking.md").read_bytes()
-    before = inst.register().policy("social-networking")
+    before = inst.register().policies.get("social-networking")
     too_long = source + b"\nfiller line of text\n" * 60_000          # 1.3 MB: not a policy
     page = _upload(client, "long.md", too_long)
     assert "long.md: is 1.3 MB, more than a policy&#39;s text can be (1 MB)" in page
@@ -497,8 +497,8 @@ def test_uploads_are_limited_in_size_and_type(client: TestClient, inst: Instance
                           content=iter([b"--x\r\n"] + [b"y" * 1_000_000] * 11), headers={
                               "content-type": "multipart/form-data; boundary=x"})
     assert chunked.status_code == 413                  # no Content-Length: counted as read
-    assert inst.register().policy("social-networking") == before     # nothing was written
-    assert len(inst.register().reviews("social-networking")) == 0
+    assert inst.register().policies.get("social-networking") == before     # nothing was written
+    assert len(inst.register().policies.reviews("social-networking")) == 0
 
 
 def test_the_review_form_waits_for_a_command_that_is_writing(client: TestClient,
@@ -516,7 +516,7 @@ def test_the_review_form_waits_for_a_command_that_is_writing(client: TestClient,
     release.join()
     assert listing.status_code == 200 and response.status_code == 200
     assert "Review recorded" in response.text
-    assert inst.register().policy("social-networking").review_due.isoformat() == "2029-11-20"  # type: ignore[union-attr]  # noqa: E501
+    assert inst.register().policies.get("social-networking").review_due.isoformat() == "2029-11-20"  # type: ignore[union-attr]  # noqa: E501
 
 
 def test_a_text_that_looks_like_an_accident_needs_a_second_step(client: TestClient,
@@ -526,7 +526,7 @@ def test_a_text_that_looks_like_an_accident_needs_a_second_step(client: TestClie
     assert "Is this the new text of the Policy for Social Networking?" in page
     assert "Nothing has been recorded yet." in page and "more than half are gone" in page
     assert "/tmp" not in page
-    assert inst.register().policy("social-networking").version == 1  # type: ignore[union-attr]
+    assert inst.register().policies.get("social-networking").version == 1  # type: ignore[union-attr]
     token = re.search(r'name="token" value="([^"]+)"', page)[1]  # type: ignore[index]
     csrf = re.search(r'name="csrf" value="([^"]+)"', page)[1]  # type: ignore[index]
     refused = client.post("/admin/policies/social-networking/review/confirm",
@@ -535,11 +535,11 @@ def test_a_text_that_looks_like_an_accident_needs_a_second_step(client: TestClie
     done = client.post("/admin/policies/social-networking/review/confirm",
                        data={"token": token, "csrf": csrf})
     assert "Review recorded: adopted version 2" in done.text
-    assert inst.register().policy("social-networking").version == 2  # type: ignore[union-attr]
+    assert inst.register().policies.get("social-networking").version == 2  # type: ignore[union-attr]
     again = client.post("/admin/policies/social-networking/review/confirm",
                         data={"token": token, "csrf": csrf})
     assert "That review has expired" in again.text
-    assert inst.register().policy("social-networking").version == 2  # type: ignore[union-attr]
+    assert inst.register().policies.get("social-networking").version == 2  # type: ignore[union-attr]
 
 
 def test_the_office_adds_a_policy_from_a_word_document(client: TestClient, inst: Instance,
@@ -564,11 +564,11 @@ def test_the_office_adds_a_policy_from_a_word_document(client: TestClient, inst:
     assert bad.status_code == 400 and 'id="review_due-error"' in bad.text   # beside the field
     assert re.search(r'id="review_due-error">[^<]*soon', bad.text)
     assert 'value="anti-bullying"' in bad.text                   # what was typed is kept
-    assert inst.register().policy("anti-bullying") is None
+    assert inst.register().policies.get("anti-bullying") is None
     done = client.post("/admin/add-policy", data=fields,
                        files={"file": (path.name, path.read_bytes())})
     assert "Added: version 1, adopted 1 September 2025, review due 30 September 2026." in done.text
-    policy = inst.register().policy("anti-bullying")
+    policy = inst.register().policies.get("anti-bullying")
     assert policy is not None and policy.audiences == ("staff", "volunteer")
     text = (inst.policies_dir / "anti-bullying.md").read_text(encoding="utf-8")
     assert "# ANTI-BULLYING POLICY" in text and "## Aims" in text
@@ -602,7 +602,7 @@ def test_the_office_adds_a_meeting_uploads_a_draft_and_approves_it(
                                                  "name": "Full Governing Body meeting",
                                                  "csrf": csrf})
     assert "Added the Full Governing Body meeting on 10 December 2026." in added.text
-    [meeting] = inst.register().meetings()
+    [meeting] = inst.register().meetings.all()
     body = (inst.policies_dir / "social-networking.md").read_text().split("---\n", 2)[2]
     draft = body.replace("January 2018", "December 2029")
     uploaded = client.post("/admin/drafts", data={"policy": "social-networking",
@@ -620,7 +620,7 @@ def test_the_office_adds_a_meeting_uploads_a_draft_and_approves_it(
                            data={"minute": "FGB 26/4", "next": "", "notes": "",
                                  "csrf": csrf_of(client, f"/admin/meetings/{meeting.id}")})
     assert "Policy for Social Networking: approved, adopted draft 1 as version 2" in approved.text
-    [review] = inst.register().reviews("social-networking")
+    [review] = inst.register().policies.reviews("social-networking")
     assert review.approval is not None and review.approval.minute == "FGB 26/4"
     assert review.approval.recorded_by.startswith("the office (dashboard")
 
@@ -632,7 +632,7 @@ def test_the_office_cancels_a_meeting_and_discards_a_draft(client: TestClient, i
     draft.write_text("# POLICY FOR SOCIAL NETWORKING\n\n## Purpose\n\nNew words here.\n")
     assert run("draft", "add", "social-networking", str(draft)).exit_code == 0
     login(client)
-    [meeting] = inst.register().meetings()
+    [meeting] = inst.register().meetings.all()
     cancelled = client.post(f"/admin/meetings/{meeting.id}/cancel",
                             data={"csrf": csrf_of(client, "/admin/meetings")})
     assert "Cancelled the Governing Body meeting on 10 December 2026." in cancelled.text
@@ -640,7 +640,7 @@ def test_the_office_cancels_a_meeting_and_discards_a_draft(client: TestClient, i
     discarded = client.post("/admin/drafts/social-networking/discard",
                             data={"csrf": csrf_of(client, "/admin/drafts")})
     assert "Policy for Social Networking: draft 1 discarded." in discarded.text
-    assert inst.register().drafts() == []
+    assert inst.register().drafts.all() == []
 
 
 def test_each_governor_has_a_calendar_feed(client: TestClient, inst: Instance,
@@ -704,7 +704,7 @@ SIS = ("\ufeffSurname;Forename;Email Address;Role;Start Date;End Date\r\n"
 
 def _ref(inst: Instance, address: str) -> str:
     with inst.register() as register:
-        return register.person_refs()[address]
+        return register.people.refs()[address]
 
 
 def _upload_staff(client: TestClient, data: bytes, name: str = "staff.csv") -> str:
@@ -730,7 +730,7 @@ def test_a_staff_list_is_previewed_then_imported(client: TestClient, inst: Insta
     done = client.post("/admin/people/import", data={"csrf": csrf_of(client), "token": token})
     assert "1 added, 0 updated, 1 unchanged, 1 rejected" in done.text
     with inst.register() as register:
-        [entry] = register.audit_log("adaeze.okafor@example.org")
+        [entry] = register.audit.log("adaeze.okafor@example.org")
     assert "the office (dashboard" in entry.detail
     again = client.post("/admin/people/import", data={"csrf": csrf_of(client), "token": token})
     assert "expired" in again.text
@@ -766,9 +766,9 @@ def test_add_correct_and_mark_a_leaver(client: TestClient, inst: Instance) -> No
                        data={"csrf": csrf_of(client), "leaving_date": "2026-12-18"})
     assert "leaves on 18 December 2026" in left.text
     with inst.register() as register:
-        person = register.person("s.bell@example.org")
+        person = register.people.get("s.bell@example.org")
         assert person is not None and str(person.end_date) == "2026-12-18"
-        assert register.person("sam.bell@example.org") is None
+        assert register.people.get("sam.bell@example.org") is None
     assert "address changed by the office" in left.text
 
 

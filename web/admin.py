@@ -22,7 +22,7 @@ def set_password(inst: Instance, password: str, now: datetime) -> None:
     if len(password) < MIN_LENGTH:
         raise InputError(f"use at least {MIN_LENGTH} characters", field="password")
     with inst.register() as register:
-        register.set_password_hash(_hasher.hash(password), now)
+        register.login.set_hash(_hasher.hash(password), now)
 
 
 def verify(hashed: str | None, password: str) -> bool:

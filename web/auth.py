@@ -42,7 +42,7 @@ async def login(request: Request) -> Response:
         if not site.throttle.admit(address, site.now()):
             raise Problem(429, "Too many attempts",
                           "Too many wrong passwords have been tried: wait 15 minutes.")
-        hashed = site.register.password_hash()
+        hashed = site.register.login.hash()
         async with site.hashing:      # each Argon2 check takes 64 MB: one at a time
             ok = await run_in_threadpool(admin.verify, hashed, str(form.get("password", "")))
         if ok:

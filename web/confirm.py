@@ -37,13 +37,13 @@ def personal_link(handler: AckHandler) -> Callable[[Request], Awaitable[Response
         site = site_of(request)
         try:
             ack = confirmations.read_token(site.secret, request.path_params["token"],
-                                           site.register.person_key_of)
+                                           site.register.people.key_of)
         except confirmations.BadToken as e:
             raise Problem(400, _BROKEN, str(e)) from None
         policy = site.policy(ack.policy_id)
-        person = site.register.person(ack.person)
+        person = site.register.people.get(ack.person)
         if policy is None or person is None or \
-                site.register.version(policy.id, ack.version) is None:
+                site.register.policies.version(policy.id, ack.version) is None:
             raise Problem(400, _BROKEN, "It names a policy or a person this school does not "
                                         "have.")
         if ack.version != policy.version:
@@ -59,7 +59,7 @@ def personal_link(handler: AckHandler) -> Callable[[Request], Awaitable[Response
 async def ack_page(request: Request, site: Site, ack: confirmations.Ack, policy: PolicyRecord,
                    person: Person) -> Response:
     path = await site.rendered(policy, ack.version, "html")
-    meta = site.register.version_facts(policy.id, ack.version, site.now().date())
+    meta = site.register.policies.version_facts(policy.id, ack.version, site.now().date())
     done = site.confirmation(ack.person, policy, ack.version)
     return page(request, "ack.html", title=f"Confirm: {policy.title}", policy=policy, meta=meta,
                 person=person, done=done, article=Markup(article(path)),
@@ -87,10 +87,10 @@ def annual_link(handler: AnnualHandler) -> Callable[[Request], Awaitable[Respons
         site = site_of(request)
         try:
             person_key, year = confirmations.read_annual_token(
-                site.secret, request.path_params["token"], site.register.person_key_of)
+                site.secret, request.path_params["token"], site.register.people.key_of)
         except confirmations.BadToken as e:
             raise Problem(400, _BROKEN, str(e)) from None
-        person = site.register.person(person_key)
+        person = site.register.people.get(person_key)
         if person is None:
             raise Problem(400, _BROKEN, f"It names someone the school no longer has. {_OFFICE}")
         if year != site.school_year():
@@ -102,7 +102,7 @@ def annual_link(handler: AnnualHandler) -> Callable[[Request], Awaitable[Respons
 
 
 def _reading(site: Site, person: Person) -> list[PolicyRecord]:
-    return confirmations.reading_list(site.register.policies(), person, site.now().date())
+    return confirmations.reading_list(site.register.policies.all(), person, site.now().date())
 
 
 def _done(site: Site, key: str, policy: PolicyRecord) -> Confirmation | None:
@@ -118,7 +118,7 @@ def _not_asked() -> Problem:
 async def annual_page(request: Request, site: Site, person_key: str, person: Person,
                       year: str) -> Response:
     key = request.path_params["token"]
-    opened = site.register.openings(person_key, year)
+    opened = site.register.confirmations.openings(person_key, year)
     items = [{"policy": p, "done": _done(site, person_key, p),
               "opened": (p.id, p.version) in opened} for p in _reading(site, person)]
     waiting = [i for i in items if not i["done"]]
@@ -137,10 +137,10 @@ async def annual_read(request: Request, site: Site, person_key: str, person: Per
     policy = next((p for p in _reading(site, person) if p.id == wanted), None)
     if policy is None:
         raise _not_asked()
-    await site.write(lambda: site.register.add_opening(person_key, policy.id, policy.version,
-                                                       year, site.now()))
+    await site.write(lambda: site.register.confirmations.add_opening(
+        person_key, policy.id, policy.version, year, site.now()))
     path = await site.rendered(policy, policy.version, "html")
-    meta = site.register.version_facts(policy.id, policy.version, site.now().date())
+    meta = site.register.policies.version_facts(policy.id, policy.version, site.now().date())
     return page(request, "annual_read.html", title=f"Read: {policy.title}", policy=policy,
                 person=person, meta=meta, done=_done(site, person_key, policy),
                 article=Markup(article(path)), adopted=long_date(meta.adopted), token=token,
@@ -156,7 +156,7 @@ async def annual_confirm(request: Request, site: Site, person_key: str, person: 
     reading = _reading(site, person)
     waiting = [p for p in reading if _done(site, person_key, p) is None]
     if wanted is None:
-        opened = site.register.openings(person_key, year)
+        opened = site.register.confirmations.openings(person_key, year)
         if any((p.id, p.version) not in opened for p in waiting):
             raise Problem(400, "Open each policy first",
                           "You can confirm them all at once only after opening each one. "

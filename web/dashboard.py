@@ -40,7 +40,7 @@ def progress(site: Site, policy: PolicyRecord,
              people: list[Person] | None = None) -> confirmations.Progress:
     """Who has confirmed the policy's current text, who has not, and who was chased out."""
     return confirmations.progress(site.register, policy, site.inst.config, site.now().date(),
-                                  site.register.people() if people is None else people)
+                                  site.register.people.all() if people is None else people)
 
 
 def _planned(plan: operations.Plan, titles: dict[str, str],
@@ -61,10 +61,10 @@ async def dashboard(request: Request) -> Response:
     site = site_of(request)
     now = site.now()
     rows: list[tuple[StatusRow, str, confirmations.Progress]] = []
-    unmanned = bodies_without_members(site.inst.config.approvers, site.register.people(),
+    unmanned = bodies_without_members(site.inst.config.approvers, site.register.people.all(),
                                       now.date())
-    directory = site.register.people()
-    for policy in site.register.policies():
+    directory = site.register.people.all()
+    for policy in site.register.policies.all():
         row = status_row(policy, now.date(), site.inst.config, unmanned)
         rows.append((row, STATE_COLOURS[row.state], progress(site, policy, directory)))
     outbox = site.register.outbox
@@ -98,7 +98,7 @@ async def export(request: Request) -> Response:
     rows = ((e.name, e.email, ";".join(e.roles), e.confirmation.policy_id,
              e.confirmation.version, e.confirmation.school_year, e.confirmation.sha256,
              spreadsheet_time(e.confirmation.confirmed_at, tz), e.confirmation.address)
-            for e in site_of(request).register.evidence())
+            for e in site_of(request).register.confirmations.evidence())
     return csv_download("confirmations.csv", [
         "person", "email", "role", "policy", "version", "school_year", "text_sha256",
         "confirmed_at", "address"], rows)
@@ -110,9 +110,9 @@ async def export_year(request: Request) -> Response:
     read, confirmed (when) or not, as it counts now."""
     site = site_of(request)
     today, year = site.now().date(), site.school_year()
-    policies = site.register.policies()
+    policies = site.register.policies.all()
     rows = []
-    for person in site.register.people():
+    for person in site.register.people.all():
         if not person.active_on(today):
             continue
         for policy in confirmations.reading_list(policies, person, today):

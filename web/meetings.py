@@ -79,7 +79,7 @@ def _clock(text: str) -> time | None:
 @office_form
 async def cancel_meeting(request: Request, form: Any) -> Response:
     site = site_of(request)
-    meeting = site.register.meeting_by_id(request.path_params["meeting_id"])
+    meeting = site.register.meetings.get(request.path_params["meeting_id"])
     if meeting is None or meeting.cancelled:
         raise Problem(404, "Not found", "There is no such meeting to cancel.")
     await run_in_threadpool(operations.cancel_meeting, site.inst, meeting.body, meeting.day,
@@ -92,7 +92,7 @@ async def cancel_meeting(request: Request, form: Any) -> Response:
 async def agenda_page(request: Request) -> Response:
     """The meeting's agenda, printable, with an approval form for each policy."""
     site = site_of(request)
-    meeting = site.register.meeting_by_id(request.path_params["meeting_id"])
+    meeting = site.register.meetings.get(request.path_params["meeting_id"])
     if meeting is None:
         raise Problem(404, "Not found", "There is no such meeting.")
     found = meeting_agenda(site.register, meeting)
@@ -103,7 +103,7 @@ async def agenda_page(request: Request) -> Response:
 @office_form
 async def approve(request: Request, form: Any) -> Response:
     site = site_of(request)
-    meeting = site.register.meeting_by_id(request.path_params["meeting_id"])
+    meeting = site.register.meetings.get(request.path_params["meeting_id"])
     if meeting is None:
         raise Problem(404, "Not found", "There is no such meeting.")
     here = f"/admin/meetings/{meeting.id}"
@@ -133,9 +133,9 @@ async def drafts_page(request: Request) -> Response:
 def _drafts(request: Request, status: int = 200, errors: dict[str, str] | None = None,
             values: dict[str, str] | None = None) -> Response:
     site = site_of(request)
-    policies = site.register.policies()
+    policies = site.register.policies.all()
     return office_page(request, "drafts.html", "Drafts", status,
-                       drafts=site.register.drafts(), policies=policies,
+                       drafts=site.register.drafts.all(), policies=policies,
                        titles={p.id: p.title for p in policies}, errors=errors or {},
                        values=values or {})
 
@@ -180,10 +180,10 @@ async def calendar_feed(request: Request) -> Response:
     site = site_of(request)
     try:
         key = confirmations.read_calendar_token(site.secret, request.path_params["token"],
-                                                site.register.person_key_of)
+                                                site.register.people.key_of)
     except LifecycleError as e:
         raise Problem(404, "Not found", str(e)) from None
-    person = site.register.person(key)
+    person = site.register.people.get(key)
     now = site.now()
     config = site.inst.config
     if person is None or not person.active_on(now.date()):
@@ -191,14 +191,14 @@ async def calendar_feed(request: Request) -> Response:
     bodies = {b for b, roles in config.approvers.items()
               if "clerk" in person.roles or set(roles) & set(person.roles)}
     register = site.register
-    policies = [p for p in register.policies() if p.approver in bodies]
-    meetings = [m for m in register.meetings() if m.body in bodies]
-    drafts = {d.policy_id for d in register.drafts()}
+    policies = [p for p in register.policies.all() if p.approver in bodies]
+    meetings = [m for m in register.meetings.all() if m.body in bodies]
+    drafts = {d.policy_id for d in register.drafts.all()}
     live = [m for m in meetings if not m.cancelled]
     data = feed(f"{config.school}: {', '.join(sorted(bodies)) or 'meetings'}",
                 [(m, [] if m.cancelled else agenda(m, live, policies, drafts))
                  for m in meetings],
-                [Deadline(p, register.due_changes(p.id, p.cycle)) for p in policies],
+                [Deadline(p, register.policies.due_changes(p.id, p.cycle)) for p in policies],
                 mail_domain(config.sender), config.tz, now)
     return Response(data, media_type="text/calendar; charset=utf-8", headers={
         "Content-Disposition": 'inline; filename="policies.ics"',

@@ -41,8 +41,8 @@ FIELDS = ("name", "email", "start_date", "end_date")
 
 
 def _person_of(site: Site, ref: str) -> tuple[str, Person] | None:
-    key = site.register.person_key_of(ref)
-    person = site.register.person(key) if key else None
+    key = site.register.people.key_of(ref)
+    person = site.register.people.get(key) if key else None
     return (key, person) if key and person else None
 
 
@@ -60,9 +60,9 @@ class Row:
 def _rows(site: Site) -> list[Row]:
     today, year = site.now().date(), site.school_year()
     register = site.register
-    policies, refs = register.policies(), register.person_refs()
+    policies, refs = register.policies.all(), register.people.refs()
     rows = []
-    for person in register.people():
+    for person in register.people.all():
         active = person.active_on(today)
         asked, done = (confirmations.this_year(register, policies, person, today, year)
                        if active else ([], []))
@@ -74,7 +74,7 @@ def _directory(request: Request, status: int = 200, errors: dict[str, str] | Non
                values: dict[str, Any] | None = None, upload_error: str = "") -> Response:
     site = site_of(request)
     today = site.now().date()
-    people = site.register.people()
+    people = site.register.people.all()
     return page(request, "people.html", status=status, title="People", rows=_rows(site),
                 roles=ROLES, errors=errors or {}, values=values or {"roles": ["staff"]},
                 upload_error=upload_error, year=site.school_year().replace("-", "/"),
@@ -169,7 +169,7 @@ def _person_page(request: Request, key: str, person: Person, status: int = 200,
                  values: dict[str, Any] | None = None) -> Response:
     site = site_of(request)
     today = site.now().date()
-    asked, done = confirmations.this_year(site.register, site.register.policies(), person,
+    asked, done = confirmations.this_year(site.register, site.register.policies.all(), person,
                                           today, site.school_year())
     given = {d.id for d in done}
     shown = values or {"name": person.name, "email": person.email,
@@ -180,7 +180,7 @@ def _person_page(request: Request, key: str, person: Person, status: int = 200,
                 reading=[(p, p.id in given) for p in asked], roles=ROLES,
                 erased=person.email.endswith("@" + ERASED_DOMAIN), values=shown,
                 errors=errors or {}, today=today, year=site.school_year().replace("-", "/"),
-                history=site.register.audit_log(key)[-20:],
+                history=site.register.audit.log(key)[-20:],
                 message=request.query_params.get("message", ""),
                 csrf=admin.csrf_token(request.session))
 
@@ -218,7 +218,7 @@ async def correct(request: Request, site: Site, key: str, person: Person,
             site.inst, lambda r: correct_person(r, key, changed, site.now(), who(request))))
     except LifecycleError as e:
         return _person_page(request, key, person, 400, _field_errors(e), values)
-    ref = site.register.person_refs()[email_key(changed.email)]
+    ref = site.register.people.refs()[email_key(changed.email)]
     said = "Saved." if outcome == "updated" else "Nothing had changed."
     return back(f"/admin/people/{ref}", message=said)
 

@@ -60,14 +60,14 @@ def _policy_page(request: Request, site: Site, policy: PolicyRecord, status: int
                  values: dict[str, str] | None = None) -> Response:
     """A policy's page in the dashboard; with ``errors`` beside the review form's fields."""
     state = progress(site, policy)
-    people = {email_key(p.email): p for p in site.register.people()}
-    done = site.register.confirmations(policy.id, policy.version,
+    people = {email_key(p.email): p for p in site.register.people.all()}
+    done = site.register.confirmations.of_version(policy.id, policy.version,
                                        site.school_year() if policy.yearly else None)
     return page(request, "policy_admin.html", status=status, title=policy.title, policy=policy,
                 errors=errors or {},
                 values=values or {"date": site.now().date().isoformat(), "next": "",
                                   "notes": ""},
-                versions=site.register.versions(policy.id),
+                versions=site.register.policies.versions(policy.id),
                 row=status_row(policy, site.now().date(), site.inst.config),
                 missing=sorted((people[k] for k in state.missing if k in people),
                                key=lambda p: p.name),

@@ -32,7 +32,7 @@ async def policy_list(request: Request) -> Response:
 
     def render() -> bytes:
         today = site.now().date()
-        rows = [status_row(p, today, site.inst.config) for p in site.register.policies()
+        rows = [status_row(p, today, site.inst.config) for p in site.register.policies.all()
                 if p.publish]
         return TEMPLATES.get_template("policies.html").render(
             school=site.inst.config.school, title="Policies", policies=rows,
@@ -47,7 +47,7 @@ async def policy_file(request: Request) -> Response:
     if m is None or policy is None:
         raise Problem(404, "Not found", "There is no such policy.")
     version = int(m["version"] or policy.version)
-    if site.register.version(policy.id, version) is None:
+    if site.register.policies.version(policy.id, version) is None:
         raise Problem(404, "Not found", f"{policy.title} has no version {version}.")
     if m["changes"] and version == 1:
         raise Problem(404, "Not found", f"Version 1 is the first version of the "

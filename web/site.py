@@ -157,7 +157,7 @@ class Site:
             self._opened.pop().close()
 
     def policy(self, policy_id: str) -> PolicyRecord | None:
-        return self.register.policy(policy_id)
+        return self.register.policies.get(policy_id)
 
     def title(self, policy_id: str) -> str:
         """A policy's title, or its id when the register has no such policy."""
@@ -171,7 +171,7 @@ class Site:
                      version: int) -> Confirmation | None:
         """The person's confirmation that counts now: this school year's for a policy
         confirmed yearly, any for one confirmed once per version."""
-        return self.register.confirmation(person_key, policy.id, version,
+        return self.register.confirmations.get(person_key, policy.id, version,
                                           self.school_year() if policy.yearly else None)
 
     async def confirm(self, policy: PolicyRecord, ack: confirmations.Ack, address: str) -> bool:
@@ -207,7 +207,7 @@ class Site:
         """The render, or for a PDF the Word render converted by LibreOffice (again
         whenever the Word document is newer)."""
         folder = self.inst.root / "rendered" / policy_id
-        [result] = render_policy(self.register, policy_id, version,
+        [result] = render_policy(self.register.policies, policy_id, version,
                                  ("docx",) if fmt == "pdf" else (fmt,), folder, today)
         if fmt != "pdf":
             return result.path
@@ -218,6 +218,6 @@ class Site:
         return pdf
 
     def _changes(self, policy_id: str, version: int, fmt: str, today: date) -> Path:
-        _, [result] = compare_versions(self.register, policy_id, version - 1, version, (fmt,),
-                                       self.inst.root / "rendered" / policy_id, today)
+        _, [result] = compare_versions(self.register.policies, policy_id, version - 1, version,
+                                       (fmt,), self.inst.root / "rendered" / policy_id, today)
         return result.path

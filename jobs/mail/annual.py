@@ -68,7 +68,7 @@ def summary(run: RunCache, policy: PolicyRecord) -> str:
     """What a policy covers, in one line: its summary, else its first sentence."""
     if policy.summary:
         return policy.summary
-    version = run.register.version(policy.id, policy.version)
+    version = run.register.policies.version(policy.id, policy.version)
     return first_sentence(version.body if version else "")
 
 

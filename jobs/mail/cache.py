@@ -50,12 +50,12 @@ class RunCache:
         return self.memo(("policy", policy_id), lambda: require_policy(self.register, policy_id))
 
     def policies(self) -> list[PolicyRecord]:
-        return self.memo("policies", self.register.policies)
+        return self.memo("policies", self.register.policies.all)
 
     def document(self, policy: PolicyRecord, today: date) -> tuple[str, bytes]:
         """The current Word document, rendered once (or reused from data/rendered/)."""
         def render() -> bytes:
-            [result] = render_policy(self.register, policy.id, policy.version, ("docx",),
+            [result] = render_policy(self.register.policies, policy.id, policy.version, ("docx",),
                                      self.rendered_root / policy.id, today)
             return result.path.read_bytes()
         data = self.memo(("document", policy.id, policy.version), render)
@@ -71,7 +71,7 @@ class RunCache:
         compared and encoded once per version, not once per recipient."""
         def compare() -> tuple[Comparison, bytes]:
             comparison, [tracked] = compare_versions(
-                self.register, policy.id, policy.version - 1, policy.version, ("docx",),
+                self.register.policies, policy.id, policy.version - 1, policy.version, ("docx",),
                 self.rendered_root / policy.id, today)
             return comparison, attachment(tracked.path.name, tracked.path.read_bytes())
         return self.memo(("changes", policy.id, policy.version), compare)
@@ -81,17 +81,17 @@ class RunCache:
     def person(self, person_key: str) -> Person | None:
         """The directory as it was when the run began (read once)."""
         people = self.memo("people", lambda: {email_key(p.email): p
-                                              for p in self.register.people()})
+                                              for p in self.register.people.all()})
         return people.get(person_key)
 
     def confirmed_by(self, person_key: str) -> dict[tuple[str, int], set[str]]:
         """(policy, version) -> the school years the person confirmed it in (every person's
         read in one query, on the first annual reminder of the run)."""
-        return self.memo("confirmed", self.register.confirmed_by_everyone).get(person_key, {})
+        return self.memo("confirmed", self.register.confirmations.by_everyone).get(person_key, {})
 
     def ref(self, person_key: str) -> str:
         """The person's opaque reference for their links (all read in one query)."""
-        return self.memo("refs", self.register.person_refs).get(person_key, "")
+        return self.memo("refs", self.register.people.refs).get(person_key, "")
 
     def feed_link(self, person_key: str) -> str:
         token = calendar_token(self.secret, self.ref(person_key))
@@ -101,7 +101,7 @@ class RunCache:
         """Who records a body's decision in the register, and so whom a prompt's replies
         reach: an active clerk, else someone in the office."""
         def find() -> Person | None:
-            active = [p for p in self.register.people() if p.active_on(today)]
+            active = [p for p in self.register.people.all() if p.active_on(today)]
             return (next((p for p in active if "clerk" in p.roles), None)
                     or next((p for p in active if "office" in p.roles), None))
         return self.memo(("recorder", today), find)
@@ -111,11 +111,11 @@ class RunCache:
     def meetings(self) -> list[Meeting]:
         """Read once per delivery run, as the policies are: every pack of one run lists
         the same agenda."""
-        return self.memo("meetings", lambda: self.register.meetings(include_cancelled=False))
+        return self.memo("meetings", lambda: self.register.meetings.all(include_cancelled=False))
 
     def open_drafts(self) -> dict[str, Draft]:
-        return self.memo("drafts", lambda: {d.policy_id: d for d in self.register.drafts()})
+        return self.memo("drafts", lambda: {d.policy_id: d for d in self.register.drafts.all()})
 
     def agenda(self, meeting: Meeting) -> list[AgendaItem]:
-        return agenda(meeting, self.meetings(), self.register.policies(),
+        return agenda(meeting, self.meetings(), self.register.policies.all(),
                       set(self.open_drafts()))

@@ -24,8 +24,8 @@ from .content import Content
 def content(message: Message, run: RunCache, now: datetime) -> Content:
     today = now.date()
     register, config = run.register, run.config
-    unmanned = bodies_without_members(config.approvers, register.people(), today)
-    rows = [status_row(p, today, config, unmanned) for p in register.policies()]
+    unmanned = bodies_without_members(config.approvers, register.people.all(), today)
+    rows = [status_row(p, today, config, unmanned) for p in register.policies.all()]
     monday = today - timedelta(days=today.weekday())
     rates, unconfirmed = _confirmations(run, today)
     return Content("digest", {
@@ -33,7 +33,7 @@ def content(message: Message, run: RunCache, now: datetime) -> Content:
         "upcoming": [r for r in rows if r.state in (State.DUE_SOON, State.DUE)],
         "failures": register.outbox.messages(status=Status.FAILED),
         "pending": register.outbox.count(Status.PENDING), "horizon": config.due_soon_days,
-        "to_erase": past_keeping(register.people(), today, config.keep_after_leaving_months),
+        "to_erase": past_keeping(register.people.all(), today, config.keep_after_leaving_months),
         "keep_months": config.keep_after_leaving_months, "week_long": long_date(monday),
         "confirmation_rates": rates, "unconfirmed": unconfirmed,
         "problems": [r for r in rows if r.problem], "statutory": _statutory_gaps(run, today),
@@ -42,7 +42,7 @@ def content(message: Message, run: RunCache, now: datetime) -> Content:
 
 def _statutory_gaps(run: RunCache, today: date) -> list[Standing]:
     """The statutory policies this school must keep that are missing or overdue."""
-    found = standings(load_catalogue(), run.register.policies(), run.config.school_type,
+    found = standings(load_catalogue(), run.register.policies.all(), run.config.school_type,
                       run.config.phase, today)
     return sorted((s for s in found if s.state != "present"),
                   key=lambda s: (s.state != "overdue", s.entry.title))
@@ -50,10 +50,10 @@ def _statutory_gaps(run: RunCache, today: date) -> list[Standing]:
 
 def _confirmations(run: RunCache,
                    today: date) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    directory = run.register.people()
+    directory = run.register.people.all()
     people = {email_key(p.email): p for p in directory}
     rates, unconfirmed = [], []
-    for policy in run.register.policies():
+    for policy in run.register.policies.all():
         state = progress(run.register, policy, run.config, today, directory)
         if state.asked:
             rates.append({"title": policy.title, "version": policy.version,

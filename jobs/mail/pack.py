@@ -30,7 +30,7 @@ def meeting_context(meeting: Meeting) -> dict[str, Any]:
 def content(message: Message, run: RunCache, now: datetime) -> Content:
     """Each document is rendered and encoded once per text, whoever it goes to."""
     today = now.date()
-    meeting = run.register.meeting_by_id(int(message.period.removeprefix("m")))
+    meeting = run.register.meetings.get(int(message.period.removeprefix("m")))
     if meeting is None or meeting.cancelled:
         raise LifecycleError(f"{message.period}: the meeting is cancelled or gone")
     items = run.agenda(meeting)
@@ -62,6 +62,6 @@ def _documents(policy: PolicyRecord, run: RunCache, today: date) -> list[tuple[s
         return [(run.document(policy, today)[0], run.document_part(policy, today))]
 
     def render() -> list[tuple[str, bytes]]:
-        files = render_draft(run.register, policy.id, run.rendered_root / policy.id, today)
+        files = render_draft(run.register.policies, policy.id, run.rendered_root / policy.id, today)
         return [(f.path.name, attachment(f.path.name, f.path.read_bytes())) for f in files]
     return run.memo(("draft", policy.id, draft.sha256), render)

@@ -43,7 +43,7 @@ def _what_changed(policy: PolicyRecord, run: RunCache, today: date) -> dict[str,
     version, so worked out once."""
     comparison, _ = run.changes(policy, today)
     quotes = comparison.quoted(excerpts=True)
-    notes = [r.notes for r in run.register.reviews(policy.id)
+    notes = [r.notes for r in run.register.policies.reviews(policy.id)
              if r.version == policy.version and r.text_changed and r.notes]
     return {"summary": comparison.summary(), "quotes": quotes[:MAX_CHANGES],
             "quotes_text": [(section, bracketed(pieces))

@@ -157,7 +157,7 @@ def this_year(register: Register, policies: list[PolicyRecord], person: Person, 
               year: str) -> tuple[list[PolicyRecord], list[PolicyRecord]]:
     """(asked, confirmed so that it counts now): the person's reading list this year."""
     asked = reading_list(policies, person, today)
-    given = register.confirmed_by(email_key(person.email))
+    given = register.confirmations.by_person(email_key(person.email))
     return asked, [p for p in asked if counts_now(p, given.get((p.id, p.version), set()), year)]
 
 
@@ -165,7 +165,7 @@ def confirm(register: Register, policy: PolicyRecord, ack: Ack, address: str, no
             cycle_start: tuple[int, int]) -> bool:
     """Record that the person read this version; True if new, False if already recorded
     (this school year, for a policy confirmed yearly)."""
-    return register.add_confirmation(Confirmation(
+    return register.confirmations.add(Confirmation(
         person_key=ack.person, policy_id=ack.policy_id, version=ack.version,
         sha256=policy.sha256, period=ack.period, confirmed_at=now, address=address,
         school_year=school_year(now.date(), cycle_start)[1]), now, policy.yearly)
@@ -197,7 +197,7 @@ def progress(register: Register, policy: PolicyRecord, config: Config, today: da
     box = register.outbox
     readers = {email_key(p.email) for p in people if set(p.roles) & set(policy.reminder_audience)}
     asked = box.asked(policy.id, since) | (box.asked("", start) & readers)
-    done = set(register.confirmations(policy.id, policy.version,
+    done = set(register.confirmations.of_version(policy.id, policy.version,
                                       year if policy.yearly else None))
     last = f"chase-{config.chase_after_days[-1]}" if config.chase_after_days else ""
     until = today - GRACE_AFTER_LAST_CHASER

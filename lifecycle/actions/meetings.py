@@ -40,24 +40,24 @@ def add_meeting(register: Register, bodies: dict[str, tuple[str, ...]], body: st
                 at: time | None, name: str | None, now: datetime) -> Meeting:
     check_body(body, bodies, "approving_body")
     with register.transaction():
-        if register.meeting(body, day) is not None:
+        if register.meetings.on(body, day) is not None:
             raise InputError(f"the {body} already meets on {day}", field="meeting_day")
-        return register.add_meeting(body, day, at, name or f"{body} meeting", now)
+        return register.meetings.add(body, day, at, name or f"{body} meeting", now)
 
 
 def cancel_meeting(register: Register, body: str, day: date, now: datetime) -> Meeting:
     """Cancel a meeting; a review pack not yet sent for it never will be."""
     with register.transaction():
         meeting = require_meeting(register, body, day, "meeting_day")
-        register.cancel_meeting(meeting, now)
+        register.meetings.cancel(meeting, now)
         register.outbox.skip_pending(Kind.PACK, f"m{meeting.id}", now)
         return meeting
 
 
 def require_meeting(register: Register, body: str, day: date, field: str) -> Meeting:
-    meeting = register.meeting(body, day)
+    meeting = register.meetings.on(body, day)
     if meeting is None:
-        known = [m.day.isoformat() for m in register.meetings(include_cancelled=False)
+        known = [m.day.isoformat() for m in register.meetings.all(include_cancelled=False)
                  if m.body == body]
         raise InputError(f"the {body} has no meeting on {day} in the register (known: "
                          f"{', '.join(known) or 'none'})", field=field,
@@ -74,8 +74,8 @@ class Agenda:
 
 
 def meeting_agenda(register: Register, meeting: Meeting) -> Agenda:
-    drafts = {d.policy_id: d for d in register.drafts()}
-    items = agenda(meeting, register.meetings(include_cancelled=False), register.policies(),
+    drafts = {d.policy_id: d for d in register.drafts.all()}
+    items = agenda(meeting, register.meetings.all(include_cancelled=False), register.policies.all(),
                    set(drafts))
     return Agenda(meeting, items, drafts, register.outbox.first_decided(Kind.PACK,
                                                                         f"m{meeting.id}"))
@@ -95,15 +95,15 @@ def add_draft(register: Register, policy_id: str, new: NewText, note: str,
     with register.transaction():
         policy = require_policy(register, policy_id)
         _, body = new_text_body(policy, new)
-        current = register.version(policy.id, policy.version)
+        current = register.policies.version(policy.id, policy.version)
         old = current.body if current else ""
         body = same_title_case(old, body)
         if text_hash(body) == policy.sha256:
             raise InputError(f"is the same text as version {policy.version}: nothing to draft "
                              f"(to record a review with no changes, use 'approve {policy_id}')",
                              file=new.path)
-        replaced = register.open_draft(policy_id)
-        draft = register.add_draft(policy_id, body, text_hash(body), note, new.path.name, now)
+        replaced = register.drafts.open(policy_id)
+        draft = register.drafts.add(policy_id, body, text_hash(body), note, new.path.name, now)
     warnings = [f"this text looks like an accident: {r}" for r in accident_reasons(old, body)]
     warnings += old_dates(body, now.date())
     return DraftAdded(draft, replaced, warnings)
@@ -116,7 +116,7 @@ def old_dates(body: str, today: date) -> list[str]:
 def discard_draft(register: Register, policy_id: str, now: datetime) -> Draft:
     with register.transaction():
         require_policy(register, policy_id)
-        draft = register.close_draft(policy_id, "discarded", now)
+        draft = register.drafts.close(policy_id, "discarded", now)
         if draft is None:
             raise InputError(f"{policy_id} has no open draft", field="policy")
         return draft
@@ -146,7 +146,7 @@ def approve(register: Register, policies_dir: Path, policy_id: str, meeting_day:
             raise InputError(f"{policy_id} has no review open at the meeting on {meeting.day}: "
                              f"it was last reviewed on {policy.cycle_opened}",
                              field="meeting")
-        draft = register.open_draft(policy_id)
+        draft = register.drafts.open(policy_id)
         pack = register.outbox.first_decided(Kind.PACK, f"m{meeting.id}")
         if draft and pack and draft.uploaded_at > pack and not changed_since_pack:
             raise ChangedSincePack(policy_id, draft.uploaded_at, pack)
@@ -156,8 +156,8 @@ def approve(register: Register, policies_dir: Path, policy_id: str, meeting_day:
                                 notes, now, confirmed=True,
                                 approval=Approving(meeting, minute, recorded_by))
         if draft is not None:
-            register.close_draft(policy_id, "approved", now)
-        approved = register.version(policy_id, outcome.version)
+            register.drafts.close(policy_id, "approved", now)
+        approved = register.policies.version(policy_id, outcome.version)
     body = approved.body if approved else ""
     return Approved(outcome, meeting, draft, approved.sha256 if approved else "",
                     old_dates(body, meeting.day))

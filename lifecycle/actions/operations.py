@@ -40,7 +40,6 @@ if TYPE_CHECKING:   # each operation imports what it uses, so a command loads on
     from lifecycle.register.outbox import Message
     from lifecycle.register.store import Register
     from lifecycle.rules.due import Batch, Rules
-    from lifecycle.rules.status import StatusRow
     from lifecycle.values.catalogue import Standing
     from lifecycle.values.model import PolicySource
 
@@ -74,7 +73,7 @@ def initialise(inst: Instance, now: datetime) -> InitResult:
 
 def people(inst: Instance) -> list[Person]:
     with inst.register() as register:
-        return register.people()
+        return register.people.all()
 
 
 def import_people(inst: Instance, path: Path, skip_invalid: bool, now: datetime,
@@ -169,7 +168,7 @@ def catalogue(inst: Instance, today: date) -> list[Standing]:
     from lifecycle.values.catalogue import load_catalogue, standings
 
     with inst.register() as register:
-        policies = register.policies()
+        policies = register.policies.all()
     config = inst.config
     found = standings(load_catalogue(), policies, config.school_type, config.phase, today)
     return sorted(found, key=lambda s: s.entry.title.casefold())
@@ -189,21 +188,22 @@ def history(inst: Instance, policy_id: str) -> History:
 
     with inst.register() as register:
         policy = require_policy(register, policy_id)
-        return History(policy, register.versions(policy_id), register.cycles(policy_id),
-                       register.reviews(policy_id), register.audit_log(policy_id))
+        policies = register.policies
+        return History(policy, policies.versions(policy_id), policies.cycles(policy_id),
+                       policies.reviews(policy_id), register.audit.log(policy_id))
 
 
 def rules_for(register: Register, inst: Instance) -> tuple[Rules, dict[str, Person]]:
     """The rules over the register as it is now, and the directory by email key."""
     from lifecycle.rules.due import Recipient, Rules
 
-    people = {email_key(p.email): p for p in register.people()}
-    policies = register.policies()
-    confirmed = register.confirmed_years()
+    people = {email_key(p.email): p for p in register.people.all()}
+    policies = register.policies.all()
+    confirmed = register.confirmations.years()
     recipients = [Recipient(key, person) for key, person in people.items()]
-    drafts = {d.policy_id for d in register.drafts()}
+    drafts = {d.policy_id for d in register.drafts.all()}
     return Rules(inst.config, policies, recipients, confirmed,
-                 register.meetings(include_cancelled=False), drafts), people
+                 register.meetings.all(include_cancelled=False), drafts), people
 
 
 @dataclass(frozen=True)
@@ -262,7 +262,7 @@ def meetings(inst: Instance) -> list[tuple[Meeting, Agenda]]:
 
     with inst.register() as register:
         return [(m, Agenda(m, [], {}, None) if m.cancelled else meeting_agenda(register, m))
-                for m in register.meetings()]
+                for m in register.meetings.all()]
 
 
 def add_meeting(inst: Instance, body: str, day: date, at: time | None, name: str | None,
@@ -282,7 +282,7 @@ def cancel_meeting(inst: Instance, body: str, day: date, now: datetime) -> Meeti
 
 def drafts(inst: Instance) -> list[Draft]:
     with inst.register() as register:
-        return register.drafts()
+        return register.drafts.all()
 
 
 def add_draft(inst: Instance, policy_id: str, new: NewText, note: str,
@@ -309,12 +309,3 @@ def approve(inst: Instance, policy_id: str, meeting_day: date, minute: str,
         return meetings.approve(register, inst.policies_dir, policy_id, meeting_day, minute,
                                 next_due, notes, recorded_by, now, changed_since_pack)
 
-
-def status(inst: Instance, today: date) -> list[StatusRow]:
-    """Every policy in the register, where it stands ``today``."""
-    from lifecycle.rules.agenda import bodies_without_members
-    from lifecycle.rules.status import status_row
-
-    with inst.register() as register:
-        unmanned = bodies_without_members(inst.config.approvers, register.people(), today)
-        return [status_row(p, today, inst.config, unmanned) for p in register.policies()]

@@ -247,7 +247,7 @@ def preview_people(register: Register, path: Path) -> Preview:
     parsed = read_people(path)
     rows = []
     for line, person in parsed.people:
-        before = register.person(email_key(person.email))
+        before = register.people.get(email_key(person.email))
         if before is None:
             rows.append(RowOutcome(line, person, "added", {}))
             continue
@@ -277,16 +277,16 @@ def import_people(register: Register, path: Path, skip_invalid: bool, now: datet
             raise preview.rejected[0]
         counts = {"added": 0, "updated": 0, "unchanged": 0}
         for row in preview.rows:
-            counts[register.upsert_person(row.person, email_key(row.person.email), now,
+            counts[register.people.upsert(row.person, email_key(row.person.email), now,
                                           by)] += 1
         if counts["added"] or counts["updated"]:
-            register.audit(now, "people.imported", name or path.name, **counts,
+            register.audit.record(now, "people.imported", name or path.name, **counts,
                            rejected=len(preview.rejected), by=by)
     return ImportResult(**counts, rejected=preview.rejected)
 
 
 def _existing(register: Register, key: str) -> Person:
-    person = register.person(key)
+    person = register.people.get(key)
     if person is None:
         raise InputError(f"nobody with the address '{key}' is in the directory", field="email")
     return person
@@ -295,11 +295,11 @@ def _existing(register: Register, key: str) -> Person:
 def add_person(register: Register, person: Person, now: datetime, by: str) -> None:
     """One new person (from the dashboard's form); an address already known is an error."""
     with register.transaction():
-        known = register.person(email_key(person.email))
+        known = register.people.get(email_key(person.email))
         if known is not None:
             raise InputError(f"{person.email} is already in the directory, as {known.name}",
                              field="email")
-        register.upsert_person(person, email_key(person.email), now, by)
+        register.people.upsert(person, email_key(person.email), now, by)
 
 
 def correct_person(register: Register, key: str, person: Person, now: datetime,
@@ -310,12 +310,12 @@ def correct_person(register: Register, key: str, person: Person, now: datetime,
         _existing(register, key)
         new_key = email_key(person.email)
         if new_key != key:
-            other = register.person(new_key)
+            other = register.people.get(new_key)
             if other is not None:
                 raise InputError(f"{person.email} already belongs to {other.name}",
                                  field="email")
-            register.rekey_person(key, new_key, now, by)
-        return register.upsert_person(person, new_key, now, by)
+            register.people.rekey(key, new_key, now, by)
+        return register.people.upsert(person, new_key, now, by)
 
 
 def mark_leaver(register: Register, key: str, end: date, now: datetime, by: str) -> Person:
@@ -326,5 +326,5 @@ def mark_leaver(register: Register, key: str, end: date, now: datetime, by: str)
             raise InputError(f"{end} is before their start date {person.start_date}",
                              field="end_date")
         left = replace(person, end_date=end)
-        register.upsert_person(left, key, now, by)
+        register.people.upsert(left, key, now, by)
         return left

@@ -21,7 +21,7 @@ ERASED_DOMAIN = "erased.invalid"
 
 
 def _found(register: Register, email: str) -> Person:
-    person = register.person(email_key(email))
+    person = register.people.get(email_key(email))
     if person is None:
         raise InputError(f"nobody with the address '{email}' is in the directory",
                          field="person")
@@ -46,9 +46,9 @@ def export_person(register: Register, email: str, now: datetime) -> dict[str, An
                            "school_year": c.school_year,
                            "confirmed_at": c.confirmed_at.isoformat(timespec="seconds"),
                            "from_address": c.address or None}
-                          for c in register.confirmations_of(key)],
+                          for c in register.confirmations.of_person(key)],
         "audit": [{"at": e.at.isoformat(timespec="seconds"), "action": e.action,
-                   "detail": json.loads(e.detail)} for e in register.audit_log(key)],
+                   "detail": json.loads(e.detail)} for e in register.audit.log(key)],
     }
 
 
@@ -86,7 +86,7 @@ def erase_person(register: Register, email: str, today: date, force: bool, now: 
     pattern = re.compile("|".join(re.escape(k) for k in sorted(known, key=len, reverse=True)),
                          re.IGNORECASE)
     files = scrub_files(pattern, pseudonym)
-    counts = register.pseudonymise(email_key(person.email), pseudonym, pattern, now, by)
+    counts = register.people.pseudonymise(email_key(person.email), pseudonym, pattern, now, by)
     register.compact()
     return Erasure(pseudonym, counts, files)
 
@@ -95,7 +95,7 @@ def _known(register: Register, person: Person) -> list[str]:
     """Every name and address the register has held for the person (a corrected name is
     still in the audit log), as written and as JSON escapes them."""
     known = {person.name, person.email, email_key(person.email)}
-    for entry in register.audit_log(email_key(person.email)):
+    for entry in register.audit.log(email_key(person.email)):
         detail = json.loads(entry.detail)
         known.update(str(v) for k, v in detail.items() if k in ("name", "email"))
         for field in ("name", "email"):

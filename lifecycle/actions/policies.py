@@ -43,11 +43,11 @@ class SyncResult:
 def sync_source(register: Register, source: PolicySource, now: datetime) -> SyncResult:
     """Bring one policy in the register in line with its source file. Call inside the
     transaction of the whole import."""
-    current = register.policy(source.id)
+    current = register.policies.get(source.id)
     if current is None:
-        register.add_policy(source, now)
+        register.policies.add(source, now)
         return SyncResult(source.id, Outcome.NEW, 1)
-    outcome = Outcome.UPDATED if register.update_policy(source, now) else Outcome.UNCHANGED
+    outcome = Outcome.UPDATED if register.policies.update(source, now) else Outcome.UNCHANGED
     version = current.version
     if source.sha256 != current.sha256:
         if source.adopted <= current.adopted:
@@ -56,15 +56,15 @@ def sync_source(register: Register, source: PolicySource, now: datetime) -> Sync
                 f"{current.adopted}", file=source.path,
                 line=line_of_field(source.path, "adopted"), field="adopted",
                 remedy=Remedy.NEW_TEXT, policy_id=source.id)
-        version = register.add_version(source.id, source.sha256, source.adopted, source.body,
-                                       now)
+        version = register.policies.add_version(source.id, source.sha256, source.adopted,
+                                                source.body, now)
         outcome = Outcome.NEW_VERSION
     if source.review_due != current.review_due:
         if source.review_due <= current.cycle_opened:
             raise InputError(f"{source.review_due} is not after the review cycle opened "
                              f"({current.cycle_opened})", file=source.path,
                              line=line_of_field(source.path, "review_due"), field="review_due")
-        register.set_cycle_due(source.id, current.cycle, source.review_due, now)
+        register.policies.set_cycle_due(source.id, current.cycle, source.review_due, now)
         outcome = Outcome.UPDATED if outcome == Outcome.UNCHANGED else outcome
     return SyncResult(source.id, outcome, version)
 
@@ -106,9 +106,9 @@ def check_body(name: str, bodies: Iterable[str], field: str, file: Path | None =
 
 
 def require_policy(register: Register, policy_id: str) -> PolicyRecord:
-    policy = register.policy(policy_id)
+    policy = register.policies.get(policy_id)
     if policy is None:
-        raise UnknownPolicy(policy_id, register.policy_ids())
+        raise UnknownPolicy(policy_id, register.policies.ids())
     return policy
 
 
@@ -226,23 +226,24 @@ def _record_review(
     adopted = None
     if new is not None:
         front, body = new_text_body(policy, new)
-        current = register.version(policy.id, policy.version)
+        current = register.policies.version(policy.id, policy.version)
         old = current.body if current else ""
         body = same_title_case(old, body)
         if text_hash(body) != policy.sha256:
             reasons = accident_reasons(old, body)
             if reasons and not confirmed:
                 raise NeedsConfirmation(new.path, reasons)
-            version = register.add_version(policy.id, text_hash(body), reviewed_on, body, now)
+            version = register.policies.add_version(policy.id, text_hash(body), reviewed_on,
+                                                    body, now)
             adopted = reviewed_on
         front = front or text[: len(text) - len(split_front_matter(text, source_path)[1])]
         text = front + ("\n" if not front.endswith("\n\n") else "") + body
     bound = None
     if approval is not None:
-        approved = register.version(policy.id, version)
+        approved = register.policies.version(policy.id, version)
         bound = (approval.meeting, approval.minute, approved.sha256 if approved else "",
                  approval.recorded_by)
-    register.add_review(policy, reviewed_on, due, version, notes, now, bound)
+    register.policies.add_review(policy, reviewed_on, due, version, notes, now, bound)
     write_atomically(source_path, rewrite_dates(text, adopted, due))
     return ReviewOutcome(policy.id, reviewed_on, due, version, version != policy.version)
 
@@ -256,7 +257,7 @@ def add_policy(register: Register, policies_dir: Path, fields: dict[str, object]
 
     policy_id = str(fields["id"])
     path = policies_dir / f"{policy_id}.md"
-    if register.policy(policy_id) is not None or path.exists():
+    if register.policies.get(policy_id) is not None or path.exists():
         raise InputError(f"'{policy_id}' is already in the register: choose another id",
                          field="id", remedy=Remedy.NEW_TEXT, policy_id=policy_id)
     if not new.text.strip():

@@ -144,14 +144,17 @@ def _timeout(value: Any) -> int:
     return value
 
 
+# A From line: an address, or a name and an address in angle brackets. Matched here rather
+# than with email.utils.parseaddr, whose import (socket, random, uuid) every command paid at
+# start-up for this one check.
+_ADDRESS = r"[^@\s<>]+@[^@\s<>.]+(?:\.[^@\s<>.]+)+"
+_FROM = re.compile(rf"\s*(?:[^<>]*<\s*{_ADDRESS}\s*>|{_ADDRESS})\s*")
+
+
 def _sender(value: Any) -> str:
     """A From line with an address in it: 'School <policies@school.example>'."""
-    from email.utils import parseaddr
-
     text = _text(value)
-    address = parseaddr(text)[1]
-    if _CONTROL.search(text) or not re.fullmatch(r"[^@\s<>]+@[^@\s<>.]+(\.[^@\s<>.]+)+",
-                                                  address):
+    if _CONTROL.search(text) or not _FROM.fullmatch(text):
         raise ValueError(f"expected a name and address such as 'School <policies@school."
                          f"example>', got {value!r}")
     return text

@@ -1,0 +1,1 @@
+"""The command line: noun groups, thin commands (``cli/main.py``), started by ``run.py``."""
