@@ -17,12 +17,18 @@ run: $(STAMP)
 	$(PY) run.py --data $(DATA) init
 	$(PY) run.py --data $(DATA) serve
 
+# The tests start the command line hundreds of times: its bytecode is written first, since
+# with PYTHONDONTWRITEBYTECODE set (as it may be on CI) every start would compile it again.
+BYTECODE = $(PY) -m compileall -q run.py cli lifecycle documents jobs web
+
 test: $(STAMP) lint
+	$(BYTECODE)
 	$(PY) -m pytest
 
 # The tests a developer runs while working: everything but the process-level, browser,
 # external-checker and year-long ones (marked slow). make test and CI run them all.
 test-fast: $(STAMP)
+	$(BYTECODE)
 	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
@@ -62,4 +68,4 @@ docs-site: $(STAMP)
 
 screenshots: $(STAMP)
 	$(PY) docs/screenshots.py
-	POLICY_LIFECYCLE_SCREENSHOTS=$(CURDIR)/docs $(PY) -m pytest -q tests/test_browser.py
+	POLICY_LIFECYCLE_SCREENSHOTS=$(CURDIR)/docs $(PY) -m pytest -q tests/web/test_browser.py
