@@ -25,7 +25,7 @@ from bench.word import SEED, edited  # noqa: E402
 from documents.publish import render_draft, render_policy  # noqa: E402
 from jobs.mail.composer import Composer  # noqa: E402
 from jobs.tasks import evaluate  # noqa: E402
-from lifecycle import operations  # noqa: E402
+from lifecycle.actions import operations  # noqa: E402
 from lifecycle.actions.confirmations import ensure_secret  # noqa: E402
 from lifecycle.actions.policies import NewText  # noqa: E402
 from lifecycle.register.instance import Instance  # noqa: E402
