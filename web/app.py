@@ -1,10 +1,11 @@
 """The web application served by `serve`, assembled from its rooms: the public pages
 (web/public.py), the pages behind a person's own links (web/confirm.py) and the office's
 dashboard (web/dashboard.py, policies.py, meetings.py, people.py, catalogue.py), under one
-set of middleware: security headers, a body limit, the session and who is asking
-(web/auth.py). Error pages come from one exception handler (web/pages.py).
+set of middleware: security headers, a body limit and the session; who is asking
+(web/auth.py) is decided for the office's pages. Error pages come from one exception
+handler (web/pages.py).
 
-Only the composition in run.py (and the tests) import this module."""
+Only the composition in cli/main.py (and the tests) import this module."""
 
 from __future__ import annotations
 
@@ -38,6 +39,9 @@ def create_app(inst: Instance, clock: Any = None) -> Starlette:
         yield
         site.close()
 
+    # who is asking matters on the office's pages only: the public pages and people's own
+    # links do not pay for it
+    who_is_asking = [Middleware(AuthenticationMiddleware, backend=auth.SessionBackend())]
     office = [*auth.routes, *dashboard.routes, *policies.routes, *meetings.routes,
               *people.routes, *catalogue.routes]
     app = Starlette(lifespan=lifespan, middleware=[
@@ -47,13 +51,12 @@ def create_app(inst: Instance, clock: Any = None) -> Starlette:
                    session_cookie="policy_lifecycle_admin",
                    max_age=int(timedelta(hours=SESSION_HOURS).total_seconds()),
                    same_site="strict", https_only=inst.config.base_url.startswith("https://")),
-        Middleware(AuthenticationMiddleware, backend=auth.SessionBackend()),
     ], routes=[
         *public.routes,
         *confirm.routes,
         *meetings.calendar_routes,
-        Route("/admin", dashboard.dashboard),
-        Mount("/admin", routes=office),
+        Route("/admin", dashboard.dashboard, middleware=who_is_asking),
+        Mount("/admin", routes=office, middleware=who_is_asking),
     ], exception_handlers={Problem: problem_page, HTTPException: problem_page})
     app.state.site = site
     return app
