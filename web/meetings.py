@@ -176,7 +176,8 @@ async def discard_draft(request: Request, form: Any) -> Response:
 
 async def calendar_feed(request: Request) -> Response:
     """A governor's or clerk's own feed: their bodies' meetings, with each agenda, and the
-    review dates of those bodies' policies. Anyone no longer active gets nothing."""
+    review dates still ahead of those bodies' policies (an overdue review is on the agenda of
+    the next meeting instead). Anyone no longer active gets nothing."""
     site = site_of(request)
     try:
         key = confirmations.read_calendar_token(site.secret, request.path_params["token"],
@@ -198,7 +199,8 @@ async def calendar_feed(request: Request) -> Response:
     data = feed(f"{config.school}: {', '.join(sorted(bodies)) or 'meetings'}",
                 [(m, [] if m.cancelled else agenda(m, live, policies, drafts))
                  for m in meetings],
-                [Deadline(p, register.policies.due_changes(p.id, p.cycle)) for p in policies],
+                [Deadline(p, register.policies.due_changes(p.id, p.cycle)) for p in policies
+                 if p.review_due >= now.date()],     # as the prompts: never a day gone by
                 mail_domain(config.sender), config.tz, now)
     return Response(data, media_type="text/calendar; charset=utf-8", headers={
         "Content-Disposition": 'inline; filename="policies.ics"',

@@ -121,6 +121,19 @@ def test_digest_lists_the_overdue_review(inst: Instance) -> None:
     assert "- Child protection and safeguarding policy: missing" in text_of(mail)
 
 
+def test_the_digest_does_not_count_itself_as_waiting(inst: Instance) -> None:
+    """What it says is still waiting is what goes after it, never the digest itself."""
+    evaluate(inst, NOW)
+    with inst.register() as register:
+        pending = register.outbox.messages(status=Status.PENDING)
+    [digest] = [m for m in pending if m.kind == "digest"]
+    after = sum(m.id > digest.id for m in pending)
+    deliver(inst, NOW)
+    [path] = (inst.root / "mail").rglob("digest-*.eml")
+    text = text_of(email.message_from_bytes(path.read_bytes(), policy=policy.default))
+    assert f"Waiting to be sent: {after}." in text
+
+
 def test_names_cannot_inject_headers_or_html(inst: Instance) -> None:
     with inst.register() as register:  # past the CSV checks, straight into the register
         register.people.upsert(Person("Eve\r\nBcc: thief@evil.example <script>alert(1)</script>",
