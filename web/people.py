@@ -64,8 +64,7 @@ def _rows(site: Site) -> list[Row]:
     rows = []
     for person in register.people.all():
         active = person.active_on(today)
-        asked, done = (confirmations.this_year(register, policies, person, today, year)
-                       if active else ([], []))
+        asked, done = confirmations.this_year(register, policies, person, today, year)
         rows.append(Row(person, refs[email_key(person.email)], active, len(asked), len(done)))
     return rows
 

@@ -155,7 +155,10 @@ def counts_now(policy: PolicyRecord, years: set[str], year: str) -> bool:
 
 def this_year(register: Register, policies: list[PolicyRecord], person: Person, today: date,
               year: str) -> tuple[list[PolicyRecord], list[PolicyRecord]]:
-    """(asked, confirmed so that it counts now): the person's reading list this year."""
+    """(asked, confirmed so that it counts now): the person's reading list this year;
+    nothing for someone not active ``today`` (a leaver is asked to read nothing)."""
+    if not person.active_on(today):
+        return [], []
     asked = reading_list(policies, person, today)
     given = register.confirmations.by_person(email_key(person.email))
     return asked, [p for p in asked if counts_now(p, given.get((p.id, p.version), set()), year)]

@@ -780,6 +780,9 @@ def test_add_correct_and_mark_a_leaver(client: TestClient, inst: Instance) -> No
 def test_export_and_erase_a_leaver(client: TestClient, inst: Instance) -> None:
     login(client)
     ref = _ref(inst, "j.holloway@example.org")         # left on 31 July 2026
+    page = client.get(f"/admin/people/{ref}").text
+    assert "left on 31 July 2026" in page and "not confirmed yet" not in page  # not asked
+    assert "Nothing to read: they are not active." in page
     held = client.get(f"/admin/people/{ref}/export.json")
     assert held.headers["content-disposition"].startswith("attachment")
     assert json.loads(held.text)["person"]["name"] == "James Holloway"
