@@ -79,9 +79,9 @@ def render_each_once(inst: Instance, rendered: Path) -> None:
         for n in range(POLICIES):
             policy_id = f"policy-{n:02d}"
             if n < DRAFTS:
-                render_draft(register, policy_id, rendered / policy_id, PACK_DAY.date())
+                render_draft(register.policies, policy_id, rendered / policy_id, PACK_DAY.date())
             else:
-                render_policy(register, policy_id, None, ("docx",), rendered / policy_id,
+                render_policy(register.policies, policy_id, None, ("docx",), rendered / policy_id,
                               PACK_DAY.date())
 
 
@@ -96,12 +96,12 @@ def counted(inst: Instance, rendered: Path) -> Counter[str]:
             return fn(*args, **kwargs)
         return wrapper
 
-    word.render_docx = count("text", plain)  # type: ignore[assignment]
-    word.render_changes_docx = count("tracked changes", tracked)  # type: ignore[assignment]
+    word.render_docx = count("text", plain)
+    word.render_changes_docx = count("tracked changes", tracked)
     try:
         build_packs(inst, rendered)
     finally:
-        word.render_docx, word.render_changes_docx = plain, tracked  # type: ignore[assignment]
+        word.render_docx, word.render_changes_docx = plain, tracked
     return calls
 
 

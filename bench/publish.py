@@ -39,7 +39,7 @@ def main(tmp: Path) -> None:
         def ours() -> None:
             out = tmp / "site"
             shutil.rmtree(out, ignore_errors=True)
-            site = publish_site(register, policies, out, TODAY, inst.config.school,
+            site = publish_site(register.policies, policies, out, TODAY, inst.config.school,
                                 inst.root / "rendered")
             assert site.pdfs and len(site.files) == 1 + 3 * POLICIES
 

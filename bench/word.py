@@ -121,7 +121,8 @@ def scaling(large: str) -> None:
         text = "\n\n".join([SEED] * copies)
         changed = edited(text, EDITS)
         compare(text, changed)
-        times = sorted(seconds(lambda t=text, c=changed: compare(t, c)) for _ in range(3))
+        times = sorted(seconds(lambda t=text, c=changed: compare(t, c))  # type: ignore[misc]
+                       for _ in range(3))
         median = times[1]
         base = base or median
         print(f"| {copies}x | {len(text.encode()) / 1024:,.0f} | {ms(median)} "

@@ -178,21 +178,3 @@ def test_the_checks_can_fail() -> None:
     assert OPTION.search("add --changed-since-pack") and not OPTION.search("a front-matter")
     assert any(isinstance(n, ast.Assert) for n in ast.walk(ast.parse("assert x")))
 
-
-@pytest.mark.parametrize("path", sorted((REPO / "bench").glob("*.py")),
-                         ids=lambda p: str(p.relative_to(REPO)))
-def test_the_benchmarks_import_what_exists(path: Path) -> None:
-    """make bench is not run by the tests: at least every project module and name it
-    imports must exist (a move of a module once broke one unnoticed)."""
-    import importlib
-
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    missing = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and \
-                node.module.split(".")[0] in (*PACKAGES, "cli", "run"):
-            module = importlib.import_module(node.module)
-            missing += [f"{node.module}.{a.name}" for a in node.names
-                        if not hasattr(module, a.name)
-                        and importlib.util.find_spec(f"{node.module}.{a.name}") is None]
-    assert missing == []
