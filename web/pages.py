@@ -164,7 +164,7 @@ async def upload(form: Any, tmp: str) -> tuple[NewText | None, str]:
         text, _ = await run_in_threadpool(read_policy_file, path)
     except LifecycleError as e:
         raise InputError(named(e, NewText(path, ""), name)) from None
-    return NewText(path, text), name
+    return NewText(path, text, name=name), name
 
 
 def sentence(error: Exception) -> str:

@@ -103,7 +103,7 @@ def add_draft(register: Register, policy_id: str, new: NewText, note: str,
                              f"(to record a review with no changes, use 'approve {policy_id}')",
                              file=new.path)
         replaced = register.drafts.open(policy_id)
-        draft = register.drafts.add(policy_id, body, text_hash(body), note, new.path.name, now)
+        draft = register.drafts.add(policy_id, body, text_hash(body), note, new.file_name, now)
     warnings = [f"this text looks like an accident: {r}" for r in accident_reasons(old, body)]
     warnings += old_dates(body, now.date())
     return DraftAdded(draft, replaced, warnings)

@@ -120,6 +120,12 @@ class NewText:
     path: Path
     text: str
     terms: tuple[Term, ...] = ()     # the school's half terms, for a due date given as one
+    name: str = ""                   # the file's own name, when ``path`` is a copy of ours
+
+    @property
+    def file_name(self) -> str:
+        """The file's name as the office knows it."""
+        return self.name or self.path.name
 
 
 def new_text_body(policy: PolicyRecord, new: NewText) -> tuple[str | None, str]:

@@ -611,6 +611,9 @@ def test_the_office_adds_a_meeting_uploads_a_draft_and_approves_it(
                            files={"file": ("new dates.md", draft.encode())})
     assert "Policy for Social Networking: draft 1 added" in uploaded.text
     assert "New dates" in uploaded.text and "/tmp" not in uploaded.text
+    assert "1 (new dates.md)" in uploaded.text          # the file's own name, not ours
+    with inst.register() as register:
+        assert [d.file_name for d in register.drafts.all()] == ["new dates.md"]
     agenda = client.get(f"/admin/meetings/{meeting.id}")
     assert "Policy for Social Networking" in agenda.text and "A draft is proposed" in agenda.text
     assert "Approvals are recorded here once the meeting has taken place." in agenda.text
