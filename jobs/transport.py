@@ -45,7 +45,9 @@ class Transport(Protocol):
 
 
 class FileTransport:
-    """Each message as a standard .eml file: data/mail/YYYY-MM-DD/<kind>-<policy>-<id>.eml."""
+    """Each message as a standard .eml file: data/mail/YYYY-MM-DD/<kind>-<about>-<id>.eml,
+    about its policy, its meeting (a pack), its school year (an annual reminder or its
+    chaser) or the office (the digest)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -55,7 +57,8 @@ class FileTransport:
         folder.mkdir(parents=True, exist_ok=True)
         kind, policy, period = key.split("/")[:3]
         ident = hashlib.sha256(key.encode()).hexdigest()[:16]
-        about = policy or ("meeting-" + period.removeprefix("m") if kind == "pack" else "office")
+        about = policy or {"pack": "meeting-" + period.removeprefix("m"),
+                           "digest": "office"}.get(kind, period)
         write_atomically(folder / f"{kind}-{about}-{ident}.eml", mail)
 
     def close(self) -> None:

@@ -115,6 +115,10 @@ def test_files_transport_writes_eml_files(inst: Instance) -> None:
     files = sorted((inst.root / "mail" / "2026-11-24").glob("*.eml"))
     assert len(files) == len(result.sent) == FIRST_TICK
     assert sum(f.name.startswith("review-social-networking-") for f in files) == 6
+    # named for what they are about: the staff's annual reminders for their school year
+    reminders = [f.name for f in files if f.name.startswith("reminder-")]
+    assert reminders and all(n.startswith("reminder-2026-27-") for n in reminders)
+    assert [f.name for f in files if f.name.startswith("digest-")][0].startswith("digest-office-")
 
 
 def test_login_with_the_password_from_the_environment(
