@@ -41,6 +41,9 @@ REMEDY_WORDS = {
     Remedy.ADD_MEETING: "; add it with 'meetings add'",
     Remedy.GIVE_APPROVER: ", or give --approver",
     Remedy.CHOOSE_INSTANCE: f" (set --data or {ENV_VAR})",
+    Remedy.INITIALISE: ": run 'init' first",
+    Remedy.ADD_DRAFT: " (add one with 'draft add')",
+    Remedy.APPROVE_UNCHANGED: " (to record a review with no changes, use 'approve {policy}')",
 }
 
 

@@ -54,6 +54,10 @@ REMEDY_WORDS = {
     Remedy.ADD_MEETING: "; add it on the Meetings page",
     Remedy.GIVE_APPROVER: ", or choose the approving body",
     Remedy.CHOOSE_INSTANCE: "",
+    Remedy.INITIALISE: "",
+    Remedy.ADD_DRAFT: " (upload one on the Drafts page)",
+    Remedy.APPROVE_UNCHANGED: " (to record a review with no changes, approve it at its "
+                              "meeting without a draft)",
 }
 Handler = Callable[[Request], Awaitable[Response]]
 FormHandler = Callable[[Request, Any], Awaitable[Response]]

@@ -99,9 +99,9 @@ def add_draft(register: Register, policy_id: str, new: NewText, note: str,
         old = current.body if current else ""
         body = same_title_case(old, body)
         if text_hash(body) == policy.sha256:
-            raise InputError(f"is the same text as version {policy.version}: nothing to draft "
-                             f"(to record a review with no changes, use 'approve {policy_id}')",
-                             file=new.path)
+            raise InputError(f"is the same text as version {policy.version}: nothing to draft",
+                             file=new.path, remedy=Remedy.APPROVE_UNCHANGED,
+                             policy_id=policy_id)
         replaced = register.drafts.open(policy_id)
         draft = register.drafts.add(policy_id, body, text_hash(body), note, new.file_name, now)
     warnings = [f"this text looks like an accident: {r}" for r in accident_reasons(old, body)]

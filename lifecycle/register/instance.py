@@ -47,7 +47,7 @@ class Instance:
         from lifecycle.register.store import Register
 
         if not create and not self.db_path.exists():
-            raise InstanceError(f"{self.db_path}: no register yet: run 'init' first")
+            raise InstanceError(f"{self.db_path}: no register yet", remedy=Remedy.INITIALISE)
         return Register(self.db_path)
 
     def now(self) -> datetime:

@@ -14,7 +14,7 @@ from lifecycle.register.rows import (
     _policy,
     _policy_fields,
 )
-from lifecycle.values.errors import InputError, InstanceError, UnknownPolicy
+from lifecycle.values.errors import InputError, InstanceError, Remedy, UnknownPolicy
 from lifecycle.values.model import (
     Approval,
     Cycle,
@@ -127,8 +127,8 @@ class Policies(Part):
         """The open draft as a render sees it: the next version's number, marked draft."""
         draft = self.register.drafts.open(policy_id)
         if draft is None:
-            raise InputError(f"{policy_id} has no open draft (add one with 'draft add')",
-                             field="draft")
+            raise InputError(f"{policy_id} has no open draft", field="draft",
+                             remedy=Remedy.ADD_DRAFT)
         current = self.version_facts(policy_id, self.current_version(policy_id), today)
         return replace(current, version=current.version + 1, adopted=draft.uploaded_at.date(),
                        overdue=False, sha256=draft.sha256, body=draft.body, draft=True)

@@ -22,6 +22,9 @@ class Remedy(StrEnum):
     ADD_MEETING = "add-meeting"         # the meeting is not in the register yet
     GIVE_APPROVER = "give-approver"     # name the approving body
     CHOOSE_INSTANCE = "choose-instance"  # the instance's directory is elsewhere
+    INITIALISE = "initialise"           # the instance has no register yet
+    ADD_DRAFT = "add-draft"             # the policy has no open draft
+    APPROVE_UNCHANGED = "approve-unchanged"     # the same text: approve with no changes
 
 
 class LifecycleError(Exception):
