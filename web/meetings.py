@@ -32,6 +32,7 @@ from .pages import (
     sentence,
     site_of,
     upload,
+    warnings,
     who,
 )
 
@@ -120,9 +121,9 @@ async def approve(request: Request, form: Any) -> Response:
         return back(here, error=f"{site.title(policy_id)}: {sentence(e)}")
     change = (f"adopted draft {result.draft.number} as version {result.outcome.version}"
               if result.draft else "reviewed, no changes")
-    warned = "".join(f" Warning: {w}." for w in result.warnings)
     return back(here, message=f"{site.title(policy_id)}: approved, {change}; next review "
-                               f"due {long_date(result.outcome.next_due)}.{warned}")
+                               f"due {long_date(result.outcome.next_due)}.",
+                **warnings(result.warnings))
 
 
 @office_only
@@ -155,10 +156,10 @@ async def add_draft(request: Request, form: Any) -> Response:
         except (LifecycleError, ValueError) as e:
             values = {"policy": policy_id, "note": str(form.get("note", ""))}
             return _drafts(request, 400, {"file": named(e, new, name)}, values)
-    warned = "".join(f" Warning: {w}." for w in result.warnings)
     return back("/admin/drafts", message=f"{site.title(policy_id)}: draft "
                                           f"{result.draft.number} added; "
-                                          f"it goes in the next review pack.{warned}")
+                                          f"it goes in the next review pack.",
+                **warnings(result.warnings))
 
 
 @office_form

@@ -90,6 +90,7 @@ def office_page(request: Request, name: str, title: str, status: int = 200,
     """A dashboard page with the outcome of the last form and a fresh CSRF token."""
     return page(request, name, status=status, title=title,
                 message=request.query_params.get("message", ""),
+                warning=request.query_params.get("warning", ""),
                 error=request.query_params.get("error", ""),
                 csrf=admin.csrf_token(request.session), **context)
 
@@ -146,6 +147,12 @@ def back(path: str, **values: str) -> Response:
     """Back to a page after a form, with what happened (message=, error=) to show there."""
     return RedirectResponse(f"{path}?{urlencode(values)}" if values else path,
                             status_code=303)
+
+
+def warnings(said: list[str]) -> dict[str, str]:
+    """What succeeded but deserves a second look, for ``back``: shown as a warning, never in
+    the success box."""
+    return {"warning": " ".join(f"{w[:1].upper()}{w[1:]}." for w in said)} if said else {}
 
 
 def form_date(text: str, field: str) -> date:

@@ -847,3 +847,17 @@ def test_a_staff_list_named_like_a_path_is_only_a_name(client: TestClient,
     token = re.search(r'name="token" value="([^"]+)"', page)[1]  # type: ignore[index]
     done = client.post("/admin/people/import", data={"csrf": csrf_of(client), "token": token})
     assert "1 added" in done.text
+
+
+def test_a_warning_is_shown_as_a_warning_not_as_success(client: TestClient,
+                                                         inst: Instance) -> None:
+    login(client)
+    body = (inst.policies_dir / "social-networking.md").read_text().split("---\n", 2)[2]
+    draft = body.replace("social media", "social networks", 1)      # still names 2018
+    page = client.post("/admin/drafts", data={"policy": "social-networking", "note": "",
+                                              "csrf": csrf_of(client, "/admin/drafts")},
+                       files={"file": ("draft.md", draft.encode())}).text
+    done = re.search(r'<p class="done"[^>]*>(.*?)</p>', page, re.S)
+    warned = re.search(r'<p class="notice"[^>]*>(.*?)</p>', page, re.S)
+    assert done and "draft 1 added" in done[1] and "old date" not in done[1]
+    assert warned and "It still names an old date" in warned[1]
