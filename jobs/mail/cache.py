@@ -97,6 +97,11 @@ class RunCache:
         token = calendar_token(self.secret, self.ref(person_key))
         return f"{self.base_url}/calendar/{token}.ics"
 
+    def records(self, person_key: str, today: date) -> bool:
+        """Whether this person is the one who records the body's decisions (see recorder)."""
+        recorder = self.recorder(today)
+        return recorder is not None and email_key(recorder.email) == person_key
+
     def recorder(self, today: date) -> Person | None:
         """Who records a body's decision in the register, and so whom a prompt's replies
         reach: an active clerk, else someone in the office."""

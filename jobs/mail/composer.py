@@ -79,10 +79,10 @@ class Composer:
         said, text, html = self.bodies(message, content.template, context)
         boundary = "=_" + message.message_id.strip("<>").split("@")[0][:24]
         parts = [alternative(text, html, boundary + "_alt"), *content.attachments]
-        recorder = context.get("recorder")
+        recorder = None if context.get("you_record") else context.get("recorder")
         reply_to = ([self.folded("Reply-To", formataddr((header_safe(recorder.name),
                                                         recorder.email)))]
-                    if recorder is not None else [])
+                    if recorder is not None else [])    # never to the recipient themself
         headers = [self.folded("Subject", said), self.folded("From", self.config.sender),
                    *reply_to,
                    self.recipient(message.to_name, message.to_email),

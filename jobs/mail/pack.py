@@ -50,6 +50,7 @@ def content(message: Message, run: RunCache, now: datetime) -> Content:
     parts.append(calendar_part(meeting_event(meeting, items, run.domain, run.config.tz, now)))
     context = {"meeting": meeting_context(meeting), "items": listed,
                "office_copy": message.office_copy, "recorder": run.recorder(today),
+               "you_record": run.records(message.person_key, today),
                "feed_link": run.feed_link(message.person_key),
                "agenda_link": f"{run.base_url}/admin/meetings/{meeting.id}"}
     return Content("pack", context, parts)

@@ -37,6 +37,7 @@ def content(message: Message, run: RunCache, now: datetime) -> Content:
              if due >= today else None)
     context |= {"meeting": meeting and meeting_context(meeting), "event": event,
                 "calendar": event is not None, "recorder": run.recorder(today),
+                "you_record": run.records(message.person_key, today),
                 "feed_link": run.feed_link(message.person_key)}
     attached = [run.document_part(policy, today)]
     if event is not None:

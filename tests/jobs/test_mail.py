@@ -75,6 +75,19 @@ def test_governors_overdue_prompt(inst: Instance) -> None:
     assert document.core_properties.title == "Policy for Social Networking"
 
 
+def test_the_clerk_is_not_told_to_ask_the_clerk(inst: Instance) -> None:
+    """The clerk records the decision: her own prompt says so, and replies go nowhere else."""
+    mail = delivered(inst)["clerk@example.org/review"]
+    text = " ".join(text_of(mail).split())
+    assert "You record the decision in the register." in text
+    assert "please add the next one to the register" in text
+    assert "ask the clerk" not in text and "reply to this email" not in text
+    assert "You record the decision" in text_of(mail, "html")
+    assert mail["Reply-To"] is None
+    governor = " ".join(text_of(delivered(inst)["chair.governor@example.org/review"]).split())
+    assert "please ask the clerk to add the next one" in governor
+
+
 def test_a_review_ahead_carries_its_calendar_entry(run: Run, inst: Instance) -> None:
     delivered(inst)
     run("review", "record", "social-networking", "--date", "2026-11-24", "--next", "2027-03-01",
