@@ -499,7 +499,8 @@ def meetings_add(ctx: click.Context, day: str, body: str, name: str | None,
 @click.option("--json", "as_json", is_flag=True, help="A JSON list, one object per meeting.")
 @click.pass_context
 def meetings_list(ctx: click.Context, as_json: bool) -> None:
-    """Every meeting, with the policies on its agenda and whether its pack has gone."""
+    """Every meeting, with the policies on its agenda (and those it decided) and whether its
+    pack has gone."""
     from lifecycle.actions import operations
 
     found = operations.meetings(_open(ctx))
@@ -508,12 +509,18 @@ def meetings_list(ctx: click.Context, as_json: bool) -> None:
                       "body": m.body, "name": m.name, "cancelled": m.cancelled,
                       "agenda": [{"policy": i.policy.id, "reason": i.reason,
                                   "draft": i.has_draft} for i in a.items],
+                      "decided": [{"policy": p.id, "version": r.version,
+                                   "new_text": r.text_changed, "next_due": r.next_due,
+                                   "minute": r.approval.minute if r.approval else "",
+                                   "recorded_by": r.approval.recorded_by if r.approval else ""}
+                                  for p, r in a.decided],
                       "pack_sent": a.pack_sent} for m, a in found])
         return
     click.echo(_table([(m.day, m.time.strftime("%H:%M") if m.time else "", m.body, m.name,
                         "cancelled" if m.cancelled else (
                             f"sent {a.pack_sent:%Y-%m-%d}" if a.pack_sent else "not yet"),
-                        ", ".join(i.policy.id for i in a.items))
+                        ", ".join([*(i.policy.id for i in a.items),
+                                   *(f"{p.id} (decided)" for p, _ in a.decided)]))
                        for m, a in found],
                       ["DATE", "TIME", "BODY", "NAME", "PACK", "AGENDA"]))
 

@@ -3,7 +3,7 @@ with them, each in one transaction. Which policies a meeting considers is ``agen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from lifecycle.actions.policies import (
 from lifecycle.register.store import Register
 from lifecycle.rules.agenda import AgendaItem, agenda, stale_dates
 from lifecycle.values.errors import InputError, LifecycleError, Remedy
-from lifecycle.values.model import Draft, Kind, Meeting, text_hash
+from lifecycle.values.model import Draft, Kind, Meeting, PolicyRecord, Review, text_hash
 
 
 class ChangedSincePack(LifecycleError):
@@ -71,14 +71,28 @@ class Agenda:
     items: list[AgendaItem]
     drafts: dict[str, Draft]
     pack_sent: datetime | None
+    decided: list[tuple[PolicyRecord, Review]] = field(default_factory=list)  # approved there
+
+    @property
+    def size(self) -> int:
+        """The policies it considers: still to decide, and decided."""
+        return len(self.items) + len(self.decided)
 
 
 def meeting_agenda(register: Register, meeting: Meeting) -> Agenda:
+    """What the meeting considers: the policies still to decide, and those it decided (a
+    held meeting keeps its record: what was approved, under which minute, by whom)."""
     drafts = {d.policy_id: d for d in register.drafts.all()}
-    items = agenda(meeting, register.meetings.all(include_cancelled=False), register.policies.all(),
-                   set(drafts))
-    return Agenda(meeting, items, drafts, register.outbox.first_decided(Kind.PACK,
-                                                                        f"m{meeting.id}"))
+    policies = register.policies.all()
+    by_id = {p.id: p for p in policies}
+    decided = [(by_id[policy_id], review)
+               for policy_id, review in register.policies.approved_at(meeting.id)
+               if policy_id in by_id]
+    done = {p.id for p, _ in decided}
+    items = [i for i in agenda(meeting, register.meetings.all(include_cancelled=False),
+                               policies, set(drafts)) if i.policy.id not in done]
+    return Agenda(meeting, items, drafts,
+                  register.outbox.first_decided(Kind.PACK, f"m{meeting.id}"), decided)
 
 
 @dataclass(frozen=True)

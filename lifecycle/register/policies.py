@@ -3,6 +3,7 @@ its review cycles and the reviews that closed them."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
@@ -25,6 +26,17 @@ from lifecycle.values.model import (
     Version,
     VersionFacts,
 )
+
+_REVIEWS = ("SELECT r.*, m.day AS meeting_day, m.name AS meeting_name"
+            " FROM reviews r LEFT JOIN meetings m ON m.id = r.meeting_id")
+
+
+def _review(r: sqlite3.Row) -> Review:
+    return Review(date.fromisoformat(r["reviewed_on"]), date.fromisoformat(r["next_due"]),
+                  r["version_number"], bool(r["text_changed"]), r["notes"] or "",
+                  Approval(r["body"], date.fromisoformat(r["meeting_day"]), r["meeting_name"],
+                           r["minute"] or "", r["sha256"] or "", r["recorded_by"] or "")
+                  if r["meeting_id"] else None)
 
 
 class Policies(Part):
@@ -161,15 +173,14 @@ class Policies(Part):
         return int(row[0]) if row else 0
 
     def reviews(self, policy_id: str) -> list[Review]:
-        rows = self._all("SELECT r.*, m.day AS meeting_day, m.name AS meeting_name"
-                         " FROM reviews r LEFT JOIN meetings m ON m.id = r.meeting_id"
-                         " WHERE r.policy_id = ? ORDER BY r.id", [policy_id])
-        return [Review(date.fromisoformat(r["reviewed_on"]), date.fromisoformat(r["next_due"]),
-                       r["version_number"], bool(r["text_changed"]), r["notes"] or "",
-                       Approval(r["body"], date.fromisoformat(r["meeting_day"]),
-                                r["meeting_name"], r["minute"] or "", r["sha256"] or "",
-                                r["recorded_by"] or "") if r["meeting_id"] else None)
-                for r in rows]
+        return [_review(r) for r in self._all(_REVIEWS + " WHERE r.policy_id = ? ORDER BY r.id",
+                                              [policy_id])]
+
+    def approved_at(self, meeting_id: int) -> list[tuple[str, Review]]:
+        """(policy, review) of every approval recorded at a meeting, in the order recorded:
+        what the meeting decided."""
+        return [(r["policy_id"], _review(r)) for r in self._all(
+            _REVIEWS + " WHERE r.meeting_id = ? ORDER BY r.id", [meeting_id])]
 
     def add_review(self, policy: PolicyRecord, reviewed_on: date, next_due: date,
                    version: int, notes: str, now: datetime,

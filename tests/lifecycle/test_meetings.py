@@ -240,7 +240,7 @@ def test_meetings_add_list_and_cancel(run: Run, people: Path) -> None:
     assert listing == [{"date": "2026-12-10", "time": "18:30", "body": BODY,
                         "name": "Governing Body meeting", "cancelled": False,
                         "agenda": [{"policy": "social-networking", "reason": "overdue",
-                                    "draft": False}], "pack_sent": None}]
+                                    "draft": False}], "decided": [], "pack_sent": None}]
     assert run("meetings", "cancel", "2026-12-10", "--body", BODY).exit_code == 0
     assert json.loads(run("meetings", "list", "--json").output)[0]["cancelled"] is True
     # the cancelled meeting's pack never goes

@@ -626,6 +626,13 @@ def test_the_office_adds_a_meeting_uploads_a_draft_and_approves_it(
     [review] = inst.register().policies.reviews("social-networking")
     assert review.approval is not None and review.approval.minute == "FGB 26/4"
     assert review.approval.recorded_by.startswith("the office (dashboard")
+    # the meeting keeps what it decided, under which minute and by whom
+    record = client.get(f"/admin/meetings/{meeting.id}").text
+    assert "No policies are on this meeting" not in record and "Decided at this meeting" in record
+    assert re.search(r"Policy for Social Networking</strong>: approved a new text, version 2, "
+                     r"minute FGB 26/4", record)
+    assert "Recorded by the office (dashboard" in record
+    assert re.search(r"1 policy\b", client.get("/admin/meetings").text)
 
 
 def test_the_office_cancels_a_meeting_and_discards_a_draft(client: TestClient, inst: Instance,
