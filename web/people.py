@@ -29,7 +29,7 @@ from lifecycle.actions.people import (
     preview_people,
 )
 from lifecycle.actions.personal_data import ERASED_DOMAIN, past_keeping
-from lifecycle.values.dates import long_date
+from lifecycle.values.dates import long_date, parse_date
 from lifecycle.values.errors import InputError, LifecycleError
 from lifecycle.values.model import ROLES, Person, email_key
 
@@ -241,7 +241,7 @@ async def leaver(request: Request, site: Site, key: str, person: Person,
 
 def _day(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        return parse_date(text)
     except ValueError:
         raise InputError("choose the last day they work here", field="leaving_date") from None
 

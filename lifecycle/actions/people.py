@@ -36,7 +36,6 @@ ALIASES = {
 }
 _HEADERS = {alias: column for column, aliases in ALIASES.items() for alias in aliases}
 DATES = ("start_date", "end_date")
-_UK_DAY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 EXPECTED = "name (or surname and forename), email, roles, start_date, end_date"
 
 
@@ -53,23 +52,6 @@ class PeopleFile:
 
 def _has_undecodable(values: list[str]) -> bool:
     return any(any("\udc80" <= ch <= "\udcff" for ch in v) for v in values)
-
-
-def _day(value: str) -> date:
-    """ISO (2024-09-01) or, as a spreadsheet in England writes it, day/month/year."""
-    m = _UK_DAY.match(value)
-    if m is None:
-        try:
-            return parse_date(value)
-        except ValueError as e:
-            if "real date" in str(e):
-                raise
-            raise ValueError(f"'{value}' is not a date (expected DD/MM/YYYY or YYYY-MM-DD)"
-                             ) from None
-    try:
-        return date(int(m[3]), int(m[2]), int(m[1]))
-    except ValueError as e:
-        raise ValueError(f"'{value}' is not a real date ({e}; read as day/month/year)") from None
 
 
 def display_name(row: dict[str, str]) -> str:
@@ -108,7 +90,7 @@ def parse_person(row: dict[str, str], path: Path | None, line: int | None) -> Pe
     for column in DATES:
         value = row.get(column, "").strip()
         try:
-            dates[column] = _day(value) if value else None
+            dates[column] = parse_date(value) if value else None
         except ValueError as e:
             raise fail(column, str(e)) from None
     start, end = dates["start_date"], dates["end_date"]

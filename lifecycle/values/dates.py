@@ -12,6 +12,7 @@ from lifecycle.values.model import State
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_UK_DAY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 _INTERVAL = re.compile(r"^\s*(\d+)\s*(year|month)s?\s*$", re.IGNORECASE)
 
 
@@ -26,10 +27,18 @@ def last_day_of_month(year: int, month: int) -> date:
 
 
 def parse_date(value: str) -> date:
-    """A calendar date ``YYYY-MM-DD``; ValueError with a readable reason otherwise."""
-    m = _DAY.match(value.strip())
+    """A calendar date as people in England write one, ``31/07/2027`` (day/month/year), or
+    ``2027-07-31``; ValueError with a readable reason otherwise."""
+    text = value.strip()
+    if m := _UK_DAY.match(text):
+        try:
+            return date(int(m[3]), int(m[2]), int(m[1]))
+        except ValueError as e:
+            raise ValueError(f"'{value}' is not a real date ({e}; read as day/month/year)"
+                             ) from None
+    m = _DAY.match(text)
     if not m:
-        raise ValueError(f"'{value}' is not a date (expected YYYY-MM-DD)")
+        raise ValueError(f"'{value}' is not a date (expected DD/MM/YYYY or YYYY-MM-DD)")
     try:
         return date(int(m[1]), int(m[2]), int(m[3]))
     except ValueError as e:

@@ -98,3 +98,15 @@ def test_seed_policy_on_the_day_of_writing() -> None:
 ])
 def test_span_phrases(earlier: date, later: date, phrase: str) -> None:
     assert span_phrase(earlier, later) == phrase
+
+
+def test_dates_as_people_in_england_write_them() -> None:
+    from lifecycle.values.dates import parse_date, parse_due
+
+    assert parse_date("31/07/2027") == parse_date("2027-07-31") == date(2027, 7, 31)
+    assert parse_date(" 1/9/2026 ") == date(2026, 9, 1)            # day first, as in England
+    assert parse_due("31/07/2027") == date(2027, 7, 31)
+    with pytest.raises(ValueError, match="read as day/month/year"):
+        parse_date("07/31/2027")                                     # no 31st month
+    with pytest.raises(ValueError, match=r"expected DD/MM/YYYY or YYYY-MM-DD"):
+        parse_date("next week")

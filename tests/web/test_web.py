@@ -868,3 +868,14 @@ def test_a_warning_is_shown_as_a_warning_not_as_success(client: TestClient,
     warned = re.search(r'<p class="notice"[^>]*>(.*?)</p>', page, re.S)
     assert done and "draft 1 added" in done[1] and "old date" not in done[1]
     assert warned and "It still names an old date" in warned[1]
+
+
+def test_the_review_form_takes_dates_as_people_in_england_write_them(
+        client: TestClient, inst: Instance) -> None:
+    login(client)
+    recorded = client.post("/admin/policies/social-networking/review", data={
+        "date": "20/11/2026", "next": "31/07/2029", "notes": "",
+        "csrf": csrf_of(client, "/admin/policies/social-networking")})
+    assert "next review due 31 July 2029." in recorded.text
+    policy = inst.register().policies.get("social-networking")
+    assert policy is not None and policy.review_due.isoformat() == "2029-07-31"
