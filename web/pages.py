@@ -152,7 +152,9 @@ def back(path: str, **values: str) -> Response:
 def warnings(said: list[str]) -> dict[str, str]:
     """What succeeded but deserves a second look, for ``back``: shown as a warning, never in
     the success box."""
-    return {"warning": " ".join(f"{w[:1].upper()}{w[1:]}." for w in said)} if said else {}
+    sentences = (w[:1].upper() + w[1:] + ("" if w.endswith((".", '."')) else ".")
+                 for w in said)
+    return {"warning": " ".join(sentences)} if said else {}
 
 
 def form_date(text: str, field: str) -> date:
