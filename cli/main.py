@@ -466,14 +466,12 @@ def meetings() -> None:
 
 
 def _clock_time(value: str | None) -> Any:
-    from datetime import time
+    from lifecycle.values.dates import parse_time
 
-    if value is None:
-        return None
     try:
-        return time.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"'{value}' is not a time (expected HH:MM)", field="--time") from None
+        return None if value is None else parse_time(value)
+    except ValueError as e:
+        raise InputError(str(e), field="--time") from None
 
 
 @meetings.command("add")

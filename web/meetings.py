@@ -17,7 +17,7 @@ from lifecycle.actions import confirmations, operations
 from lifecycle.actions.meetings import meeting_agenda
 from lifecycle.register.outbox import mail_domain
 from lifecycle.rules.agenda import agenda
-from lifecycle.values.dates import long_date
+from lifecycle.values.dates import long_date, parse_time
 from lifecycle.values.errors import InputError, LifecycleError
 
 from .pages import (
@@ -72,9 +72,9 @@ async def add_meeting(request: Request, form: Any) -> Response:
 
 def _clock(text: str) -> time | None:
     try:
-        return time.fromisoformat(text) if text else None
-    except ValueError:
-        raise InputError(f"'{text}' is not a time (expected HH:MM)", field="time") from None
+        return parse_time(text) if text else None
+    except ValueError as e:
+        raise InputError(str(e), field="time") from None
 
 
 @office_form

@@ -34,7 +34,17 @@ from lifecycle.values.errors import InputError, LifecycleError
 from lifecycle.values.model import ROLES, Person, email_key
 
 from . import admin
-from .pages import Problem, back, beside, office_form, office_only, page, site_of, who
+from .pages import (
+    Problem,
+    back,
+    beside,
+    office_form,
+    office_only,
+    office_page,
+    page,
+    site_of,
+    who,
+)
 from .site import Site, Upload
 
 FIELDS = ("name", "email", "start_date", "end_date")
@@ -74,13 +84,10 @@ def _directory(request: Request, status: int = 200, errors: dict[str, str] | Non
     site = site_of(request)
     today = site.now().date()
     people = site.register.people.all()
-    return page(request, "people.html", status=status, title="People", rows=_rows(site),
+    return office_page(request, "people.html", "People", status, rows=_rows(site),
                 roles=ROLES, errors=errors or {}, values=values or {"roles": ["staff"]},
                 upload_error=upload_error, year=site.school_year().replace("-", "/"),
-                to_erase=past_keeping(people, today, site.inst.config.keep_after_leaving_months),
-                message=request.query_params.get("message", ""),
-                error=request.query_params.get("error", ""),
-                csrf=admin.csrf_token(request.session))
+                to_erase=past_keeping(people, today, site.inst.config.keep_after_leaving_months))
 
 
 @office_only
@@ -129,7 +136,7 @@ async def preview(request: Request, form: Any) -> Response:
         result = await run_in_threadpool(_preview, site, name, data)
     except LifecycleError as e:
         return _directory(request, 400, upload_error=str(e))
-    token = site.uploads.hold(Upload(name, data, site.now()))
+    token = site.uploads.hold(Upload(name, data))
     return page(request, "people_preview.html", title="Check the staff list", preview=result,
                 file_name=name, token=token, csrf=admin.csrf_token(request.session))
 
@@ -174,14 +181,12 @@ def _person_page(request: Request, key: str, person: Person, status: int = 200,
     shown = values or {"name": person.name, "email": person.email,
                        "roles": list(person.roles), "start_date": person.start_date or "",
                        "end_date": person.end_date or ""}
-    return page(request, "person.html", status=status, title=person.name, person=person,
+    return office_page(request, "person.html", person.name, status, person=person,
                 ref=request.path_params["ref"], active=person.active_on(today),
                 reading=[(p, p.id in given) for p in asked], roles=ROLES,
                 erased=person.email.endswith("@" + ERASED_DOMAIN), values=shown,
                 errors=errors or {}, today=today, year=site.school_year().replace("-", "/"),
-                history=site.register.audit.log(key)[-20:],
-                message=request.query_params.get("message", ""),
-                csrf=admin.csrf_token(request.session))
+                history=site.register.audit.log(key)[-20:])
 
 
 def _found(handler: Any) -> Any:

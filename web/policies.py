@@ -30,6 +30,7 @@ from .pages import (
     named,
     office_form,
     office_only,
+    office_page,
     page,
     sentence,
     site_of,
@@ -62,8 +63,8 @@ def _policy_page(request: Request, site: Site, policy: PolicyRecord, status: int
     state = progress(site, policy)
     people = {email_key(p.email): p for p in site.register.people.all()}
     done = site.register.confirmations.of_version(policy.id, policy.version,
-                                       site.school_year() if policy.yearly else None)
-    return page(request, "policy_admin.html", status=status, title=policy.title, policy=policy,
+                                                  site.school_year() if policy.yearly else None)
+    return office_page(request, "policy_admin.html", policy.title, status, policy=policy,
                 errors=errors or {},
                 values=values or {"date": site.now().date().isoformat(), "next": "",
                                   "notes": ""},
@@ -72,10 +73,7 @@ def _policy_page(request: Request, site: Site, policy: PolicyRecord, status: int
                 missing=sorted((people[k] for k in state.missing if k in people),
                                key=lambda p: p.name),
                 chased_out=state.chased_out, confirmed=[(people.get(k), r) for k, r in
-                                                         sorted(done.items())],
-                message=request.query_params.get("message", ""),
-                error=request.query_params.get("error", ""),
-                csrf=admin.csrf_token(request.session))
+                                                         sorted(done.items())])
 
 
 @office_form
@@ -91,7 +89,7 @@ async def review(request: Request, form: Any) -> Response:
         except NeedsConfirmation as e:
             text = new.text if new is not None else ""
             token = site.pending.hold(Pending(policy_id, NewText(Path(name), text), name,
-                                              fields, e.reasons, site.now()))
+                                              fields, e.reasons))
             return page(request, "review_confirm.html", title="Is this the new text?",
                         policy=site.policy(policy_id), pending=site.pending.get(token),
                         token=token, csrf=admin.csrf_token(request.session))

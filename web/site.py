@@ -48,7 +48,6 @@ class Pending:
     name: str
     form: dict[str, str]
     reasons: list[str]
-    made: datetime
 
 
 @dataclass
@@ -57,7 +56,6 @@ class Upload:
 
     name: str
     data: bytes
-    made: datetime
 
 
 class Held(Generic[V]):
@@ -172,7 +170,7 @@ class Site:
         """The person's confirmation that counts now: this school year's for a policy
         confirmed yearly, any for one confirmed once per version."""
         return self.register.confirmations.get(person_key, policy.id, version,
-                                          self.school_year() if policy.yearly else None)
+                                               self.school_year() if policy.yearly else None)
 
     async def confirm(self, policy: PolicyRecord, ack: confirmations.Ack, address: str) -> bool:
         return await self.write(lambda: confirmations.confirm(

@@ -201,7 +201,7 @@ def progress(register: Register, policy: PolicyRecord, config: Config, today: da
     readers = {email_key(p.email) for p in people if set(p.roles) & set(policy.reminder_audience)}
     asked = box.asked(policy.id, since) | (box.asked("", start) & readers)
     done = set(register.confirmations.of_version(policy.id, policy.version,
-                                      year if policy.yearly else None))
+                                                 year if policy.yearly else None))
     last = f"chase-{config.chase_after_days[-1]}" if config.chase_after_days else ""
     until = today - GRACE_AFTER_LAST_CHASER
     chased = (box.chased(policy.id, last, since, until)

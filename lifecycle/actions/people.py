@@ -263,7 +263,7 @@ def import_people(register: Register, path: Path, skip_invalid: bool, now: datet
                                           by)] += 1
         if counts["added"] or counts["updated"]:
             register.audit.record(now, "people.imported", name or path.name, **counts,
-                           rejected=len(preview.rejected), by=by)
+                                  rejected=len(preview.rejected), by=by)
     return ImportResult(**counts, rejected=preview.rejected)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from lifecycle.values.model import State
@@ -71,6 +71,14 @@ def parse_due(value: str) -> date:
             raise ValueError(f"'{value}' is not a real month")
         return last_day_of_month(int(m[1]), int(m[2]))
     return parse_date(value)
+
+
+def parse_time(value: str) -> time:
+    """A time of day ``HH:MM``; ValueError with a readable reason otherwise."""
+    try:
+        return time.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"'{value}' is not a time (expected HH:MM)") from None
 
 
 def parse_datetime(value: str, tz: str) -> datetime:
