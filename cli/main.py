@@ -838,6 +838,14 @@ def tick(ctx: click.Context, now_text: str | None, verbose: bool) -> None:
                f"{len(delivery.failed)} failed.")
     for message, error in delivery.retrying + delivery.failed:
         click.echo(f"  message {message.id} to {message.to_email}: {error}")
+    if delivery.held_back:
+        click.echo("More messages wait for the mail provider's sending limit; they go at the "
+                   "next deliveries ('plan' shows when).")
+    pause = delivery.paused
+    if pause and pause.cause == "sign-in" and pause.at == result.now:
+        raise click.ClickException(pause.reason)
+    if pause:
+        click.echo(f"Delivery paused until {_minutes(pause.until)}: {pause.reason}")
 
 
 def _groups(decisions: Any) -> dict[tuple[str, str, str], int]:

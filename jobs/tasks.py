@@ -24,13 +24,22 @@ from typing import IO
 from lifecycle.actions.confirmations import ensure_secret
 from lifecycle.actions.operations import rules_for
 from lifecycle.register.instance import Instance
-from lifecycle.register.outbox import Message, Outbox
+from lifecycle.register.outbox import Message, Outbox, Pause
 from lifecycle.rules.due import Decision
-from lifecycle.values.errors import InstanceError
+from lifecycle.rules.pacing import DAY, Limits, allowance
+from lifecycle.values.errors import InstanceError, LifecycleError
 from lifecycle.values.model import Action
 
 from .mail.composer import Composer
-from .transport import PermanentFailure, TemporaryFailure, Transport, open_transport
+from .transport import (
+    SETUP_PAUSE,
+    PermanentFailure,
+    SetupFailure,
+    TemporaryFailure,
+    Throttled,
+    Transport,
+    open_transport,
+)
 
 log = logging.getLogger("policy_lifecycle")
 LOCK_FILE = "service.lock"
@@ -83,6 +92,8 @@ class Delivery:
     retrying: list[tuple[Message, str]] = field(default_factory=list)
     failed: list[tuple[Message, str]] = field(default_factory=list)
     interrupted: bool = False
+    paused: Pause | None = None       # stopped (now or earlier) for the set-up or the pace
+    held_back: bool = False           # more was due than the provider's limits let go now
 
 
 # Messages handed to the sending thread and not yet confirmed: the one on the wire and the
@@ -104,12 +115,19 @@ class _Sender(threading.Thread):
         self.results: queue.SimpleQueue[tuple[Message, Exception | None]] = queue.SimpleQueue()
 
     def run(self) -> None:
+        halted: Exception | None = None     # after a set-up or pace failure, try no more
         while (item := self.inbox.get()) is not None:
             message, data = item
+            if halted is not None:
+                self.results.put((message, halted))
+                continue
             try:
                 self.transport.send(message.to_email, data, message.key, self.now)
                 self.results.put((message, None))
             except (TemporaryFailure, PermanentFailure) as e:
+                self.results.put((message, e))
+            except (SetupFailure, Throttled) as e:
+                halted = e
                 self.results.put((message, e))
             except Exception as e:  # noqa: BLE001 - reported as temporary, never lost
                 self.results.put((message, TemporaryFailure(f"{type(e).__name__}: {e}")))
@@ -142,6 +160,11 @@ class _Run:
             self.accepted.append(message)
             result.sent.append(message)
             log.info("sent %s to %s %s", message.key, message.to_email, message.message_id)
+        elif isinstance(error, SetupFailure | Throttled):
+            outbox.hold(message, str(error))
+            if self.result.paused is None:
+                self.pause(error)
+            log.warning("held %s to %s: %s", message.key, message.to_email, error)
         elif isinstance(error, PermanentFailure):
             outbox.mark_failed(message, now, str(error))
             result.failed.append((message, str(error)))
@@ -155,6 +178,16 @@ class _Run:
                 result.retrying.append((message, str(error)))
             log.warning("retry %s to %s: %s", message.key, message.to_email, error)
             self.server_down |= isinstance(error, TemporaryFailure) and error.connection
+
+    def pause(self, error: SetupFailure | Throttled | LifecycleError,
+              wait: timedelta = SETUP_PAUSE) -> None:
+        """Stop this run, and the next ones until the pause ends; every message waits."""
+        cause, wait = ("throttled", error.wait) if isinstance(error, Throttled) \
+            else ("sign-in", wait)
+        pause = Pause(self.now, self.now + wait, cause, str(error))
+        self.outbox.pause(pause)
+        self.result.paused = pause
+        self.server_down = True
 
     def drain(self, sender: _Sender, keep: int, stop: threading.Event) -> bool:
         """Settle finished messages; wait until at most ``keep`` remain in flight. False if
@@ -188,20 +221,32 @@ def deliver(inst: Instance, now: datetime, stop: threading.Event | None = None) 
     with inst.register() as register:
         outbox = register.outbox
         run = _Run(inst, outbox, now)
+        run.result.paused = outbox.paused(now)
+        room = _room(inst, outbox, now)
         pending = outbox.deliverable(now)
-        first = next(pending, None)
+        first = None if run.result.paused or room == 0 else next(pending, None)
+        run.result.held_back = room == 0 and next(outbox.deliverable(now), None) is not None
         if first is None:
             return run.result
-        sender = _Sender(open_transport(inst.config, inst.root / "mail"), now)
+        try:
+            transport = open_transport(inst.config, inst.root / "mail")
+        except LifecycleError as e:   # a missing secret or key: recorded, not waited out
+            run.pause(e, wait=timedelta(0))
+            log.warning("delivery paused: %s", e)
+            return run.result
+        sender = _Sender(transport, now)
         sender.start()
         answered = True
         try:
             composer = Composer(register, inst.config, inst.root / "rendered",
                                 ensure_secret(inst.root))
-            for message in itertools.chain([first], pending):
+            for handed, message in enumerate(itertools.chain([first], pending)):
                 answered = run.drain(sender, IN_FLIGHT - 1, stop)
                 if not answered or run.server_down or stop.is_set():
                     run.result.interrupted = not run.server_down
+                    break
+                if room is not None and handed >= room:
+                    run.result.held_back = True
                     break
                 try:
                     subject, data = composer.compose(message, now)
@@ -223,6 +268,12 @@ def deliver(inst: Instance, now: datetime, stop: threading.Event | None = None) 
                             "again, with the same Message-ID, at the next start", run.in_flight)
             run.flush()
     return run.result
+
+
+def _room(inst: Instance, outbox: Outbox, now: datetime) -> int | None:
+    """How many messages the provider's limits let go now (None: no limit)."""
+    limits = Limits(*inst.config.limits)
+    return allowance(limits, outbox.sent_times(now - DAY), now) if limits else None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,14 @@
 """Where composed messages go: ``.eml`` files (the embedded default) or an SMTP server.
 
-SMTP goes through yagmail for what it does well (the connection, SSL/STARTTLS, the login, the
-keyring) and then one reused connection for many messages: yagmail's own ``send()`` would log
-in again for every message and rewrite our bodies (LIBRARIES.md).
+SMTP goes through yagmail for what it does well (the connection, SSL/STARTTLS, the password
+login) and then one reused connection for many messages: yagmail's own ``send()`` would log
+in again for every message and rewrite our bodies (LIBRARIES.md). With ``auth = "microsoft"``
+or ``"google"`` the sign-in is ``AUTH XOAUTH2`` with a token (``oauth``). TLS always checks the
+server's certificate (yagmail's plain ``starttls()`` would not).
+
+Failures are sorted by what delivery should do: the message alone (permanent), this message
+later (temporary), everything later because of the set-up (``SetupFailure``: a refused
+sign-in or sender) or because of the pace (``Throttled``).
 """
 
 from __future__ import annotations
@@ -10,9 +16,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import smtplib
 import socket
-from datetime import datetime
+import ssl
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,8 +29,9 @@ from lifecycle.register.files import write_atomically
 from lifecycle.values.config import Config
 from lifecycle.values.errors import LifecycleError
 
+from .oauth import KEYRING_SERVICE, TokenRefused, Tokens, sign_in, tokens_for
+
 PASSWORD_ENV = "POLICY_LIFECYCLE_SMTP_PASSWORD"
-KEYRING_SERVICE = "policy-lifecycle"
 
 
 class TemporaryFailure(Exception):
@@ -36,6 +45,20 @@ class TemporaryFailure(Exception):
 
 class PermanentFailure(Exception):
     """The server refused this message for good (5xx)."""
+
+
+class SetupFailure(Exception):
+    """Nothing can go until the set-up is put right (a refused sign-in or sender, a token
+    refused, an untrusted certificate): delivery stops at once and every message waits."""
+
+
+class Throttled(Exception):
+    """The provider asked us to slow down; nothing is wrong with the message. ``wait``: how
+    long before trying again."""
+
+    def __init__(self, message: str, wait: timedelta) -> None:
+        super().__init__(message)
+        self.wait = wait
 
 
 class Transport(Protocol):
@@ -83,24 +106,111 @@ def smtp_password(user: str) -> str:
     return password
 
 
+# Enhanced status codes (RFC 3463) that say something about the set-up or the pace, with
+# what they mean for the office and IT. The code's class digit follows the reply.
+EXPLAINED = {
+    "5.7.30": 'Microsoft 365 no longer accepts a password to send mail (Basic authentication '
+              'is turned off): set [mail] auth = "microsoft" and follow the Microsoft 365 '
+              "set-up steps",
+    "5.7.139": "Microsoft 365 refused the sign-in: sending by SMTP (SMTP AUTH) is turned off "
+               "for this mailbox or the whole organisation, or security defaults block it",
+    "5.7.3": "the mail server refused the sign-in: the password or secret is wrong, or "
+             "sending by SMTP is turned off for the mailbox",
+    "5.7.8": "the mail server refused the sign-in: the password, secret or token is not "
+             "accepted for this mailbox",
+    "5.7.60": "the mail server will not let this mailbox send as the From address: give it "
+              "Send As permission on that address, or make [mail] from the mailbox itself",
+    "5.7.57": "the mail server wants a sign-in before it accepts mail: set [smtp] user, or "
+              "[mail] auth",
+    "5.4.5": "the mailbox has reached its provider's daily sending limit: sending resumes by "
+             "itself when the 24 hours have passed",
+    "4.3.2": "the mail server is busy and asked us to slow down: sending resumes by itself",
+}
+_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+SETUP_PAUSE = timedelta(minutes=15)        # after a refused sign-in, before trying again
+THROTTLE_PAUSE = timedelta(minutes=1)
+QUOTA_PAUSE = timedelta(hours=1)
+
+
+def explain(code: int, text: str) -> str:
+    """A server's reply in words the office can pass to IT, its codes kept for IT."""
+    status = _STATUS.search(text)
+    said = f"{code} {text}".strip()
+    meaning = EXPLAINED.get(status[0]) if status else None
+    if meaning is None and code in (530, 534, 535):
+        meaning = EXPLAINED["5.7.8"]
+    return f"{meaning} ({said})" if meaning else said
+
+
 def _text(value: bytes | str) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
+def _pace_answer(code: int, text: str) -> Throttled | None:
+    """The provider's way of saying "too fast": 4.7.x (Exchange's per-minute limit, Gmail's
+    rate limit), 432 4.3.2 (server busy) or 550 5.4.5 (the daily quota)."""
+    status = _STATUS.search(text)
+    if status is None:
+        return None
+    if status[0] == "5.4.5":
+        return Throttled(explain(code, text), QUOTA_PAUSE)
+    if status[1] == "4" and (status[2] == "7" or status[0] == "4.3.2"):
+        return Throttled(explain(code, text), THROTTLE_PAUSE)
+    return None
+
+
 def classify(error: Exception) -> Exception:
-    """smtplib's exceptions as temporary (4xx, network) or permanent (5xx)."""
+    """smtplib's and the token sources' exceptions as what delivery should do next."""
+    if isinstance(error, TokenRefused | LifecycleError | ssl.SSLCertVerificationError):
+        return SetupFailure(_certificate(error) if isinstance(error, ssl.SSLError)
+                            else str(error))
+    if isinstance(error, smtplib.SMTPNotSupportedError):
+        return SetupFailure(f"the mail server does not offer a sign-in here ({error}): check "
+                            "[smtp] security and port")
     if isinstance(error, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _ in error.recipients.values()]
-        text = "; ".join(f"{code} {_text(msg)}" for code, msg in error.recipients.values())
-        return PermanentFailure(text) if all(c >= 500 for c in codes) else TemporaryFailure(text)
-    if isinstance(error, smtplib.SMTPAuthenticationError):
-        return TemporaryFailure(f"login refused: {error.smtp_code}", connection=True)
+        replies = list(error.recipients.values())
+        text = "; ".join(f"{code} {_text(msg)}" for code, msg in replies)
+        paced = _pace_answer(replies[0][0], _text(replies[0][1])) if replies else None
+        return paced or (PermanentFailure(text) if all(c >= 500 for c, _ in replies)
+                         else TemporaryFailure(text))
     if isinstance(error, smtplib.SMTPResponseException):
-        text = f"{error.smtp_code} {_text(error.smtp_error)}"
-        return PermanentFailure(text) if error.smtp_code >= 500 else TemporaryFailure(text)
+        code, text = error.smtp_code, _text(error.smtp_error)
+        paced = _pace_answer(code, text)
+        if paced:
+            return paced
+        if isinstance(error, smtplib.SMTPAuthenticationError | smtplib.SMTPSenderRefused) \
+                or "5.7.30" in text or "5.7.60" in text:
+            return SetupFailure(explain(code, text))
+        return PermanentFailure(explain(code, text)) if code >= 500 \
+            else TemporaryFailure(explain(code, text))
     if isinstance(error, smtplib.SMTPServerDisconnected | OSError | socket.timeout):
         return TemporaryFailure(f"{type(error).__name__}: {error}", connection=True)
     return TemporaryFailure(f"{type(error).__name__}: {error}")
+
+
+def _certificate(error: ssl.SSLError) -> str:
+    why = getattr(error, "verify_message", "") or error
+    return (f"the mail server's certificate is not trusted ({why}): check [smtp] host, or give "
+            "this computer the issuer's certificate (SSL_CERT_FILE)")
+
+
+def connect(config: Config, password: str | None, tokens: Tokens | None) -> Any:
+    """A connection, secured as configured and signed in (by password, by token, or not at
+    all for a local relay): a yagmail.SMTP whose ``smtp`` is the live smtplib session."""
+    import yagmail
+
+    c = config
+    context = ssl.create_default_context()     # trusts SSL_CERT_FILE when it is set
+    yag = yagmail.SMTP(
+        user=c.smtp_user or c.mailbox, password=password, host=c.smtp_host, port=c.smtp_port,
+        smtp_ssl=c.smtp_security == "ssl",
+        smtp_starttls={"context": context} if c.smtp_security == "starttls" else False,
+        smtp_skip_login=password is None, soft_email_validation=False, timeout=c.smtp_timeout,
+        **({"context": context} if c.smtp_security == "ssl" else {}))
+    yag.login()
+    if tokens is not None:
+        sign_in(yag.smtp, c.mailbox, tokens)
+    return yag
 
 
 class SmtpTransport:
@@ -109,25 +219,17 @@ class SmtpTransport:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.envelope_from = parseaddr(config.sender)[1]
-        # Looked up now, in the caller's thread, so a missing password is one clear error.
-        self.password = smtp_password(config.smtp_user) if config.smtp_user else None
+        # Looked up now, in the caller's thread, so a missing secret is one clear error.
+        self.password = smtp_password(config.smtp_user) \
+            if config.smtp_user and config.auth == "password" else None
+        self.tokens = tokens_for(config)
         self.yag: Any = None
 
     def _connect(self) -> Any:
-        import yagmail
-
-        c = self.config
-        user = c.smtp_user
-        self.yag = yagmail.SMTP(
-            user=user or self.envelope_from,
-            password=self.password,
-            host=c.smtp_host, port=c.smtp_port, smtp_ssl=c.smtp_security == "ssl",
-            smtp_starttls=c.smtp_security == "starttls", smtp_skip_login=not user,
-            soft_email_validation=False, timeout=c.smtp_timeout)
         try:
-            self.yag.login()
+            self.yag = connect(self.config, self.password, self.tokens)
         except Exception as e:
-            self.yag = None
+            self.close()
             raise classify(e) from e
         return self.yag
 
@@ -137,8 +239,9 @@ class SmtpTransport:
             yag.smtp.sendmail(self.envelope_from, [recipient], mail)
         except Exception as e:
             failure = classify(e)
-            if isinstance(failure, TemporaryFailure) and failure.connection:
-                self.yag = None
+            if not isinstance(failure, PermanentFailure | TemporaryFailure) or \
+                    isinstance(failure, TemporaryFailure) and failure.connection:
+                self.close()
             raise failure from e
 
     def close(self) -> None:

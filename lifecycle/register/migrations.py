@@ -180,3 +180,13 @@ def m008_one_status_index(db: Database) -> None:
     by status; each message's status changes twice as it is sent, and every index on it
     costs a write each time."""
     db.execute("DROP INDEX IF EXISTS idx_messages_status_next_attempt_at")
+
+
+@migrations()
+def m009_mail_pace(db: Database) -> None:
+    """Delivery counts what went in the last minute and 24 hours (the mail provider's
+    limits), and records each pause: a refusal to sign in, or the provider's throttling."""
+    db.table("messages").create_index(["sent_at"])
+    db.table("mail_pauses").create(
+        {"id": int, "at": str, "until": str, "cause": str, "reason": str}, pk="id")
+    db.table("mail_pauses").create_index(["at"])

@@ -73,6 +73,21 @@ class Message:
             last_error=row["last_error"] or "", subject=row["subject"] or "")
 
 
+@dataclass(frozen=True)
+class Pause:
+    """Delivery stopped until ``until``: the server refused to let us sign in or send as our
+    address (``cause`` "sign-in"), or said we were sending too fast ("throttled")."""
+
+    at: datetime
+    until: datetime
+    cause: str
+    reason: str
+
+    @classmethod
+    def of(cls, row: sqlite3.Row) -> Pause:
+        return cls(datetime.fromisoformat(row[0]), datetime.fromisoformat(row[1]), row[2], row[3])
+
+
 Transaction = Callable[[], AbstractContextManager[Any]]
 Audit = Callable[..., None]
 
@@ -131,20 +146,65 @@ class Outbox:
         return int(row[0])
 
     def deliverable(self, now: datetime, page: int = 500) -> Iterator[Message]:
-        """Messages left in flight by a crash, then pending messages whose time has come, in
-        order, read a page at a time (a first delivery at a trust's size is a million rows:
-        they are streamed, never all held). Times are compared as instants (julianday reads
-        the UTC offset), never as text: a retry written at +01:00 is due at the same instant
-        as one written at +00:00. Rows marked while the pages are read are not read twice."""
-        for status in (Status.SENDING, Status.PENDING):
+        """Messages left in flight by a crash, then pending messages whose time has come:
+        review prompts and packs, then the bulk mail to staff, then the digest (which counts
+        what still waits), each in order, read a page at a time (a first delivery at a
+        trust's size is a million rows: they are streamed, never all held). Times are
+        compared as instants (julianday reads the UTC offset), never as text: a retry written at +01:00 is due at the same instant as one
+        written at +00:00. Rows marked while the pages are read are not read twice."""
+        from lifecycle.rules.pacing import ORDER
+
+        for status, kinds in ((Status.SENDING, tuple(Kind)),
+                              *((Status.PENDING, kinds) for kinds in ORDER)):
             after = 0
+            marks = ", ".join("?" * len(kinds))
             while rows := self._db.execute(
-                    "SELECT * FROM messages WHERE status = ? AND id > ?"
+                    f"SELECT * FROM messages WHERE status = ? AND id > ? AND kind IN ({marks})"
                     " AND (status = ? OR julianday(next_attempt_at) <= julianday(?))"
                     " ORDER BY id LIMIT ?",
-                    [status, after, Status.SENDING, now.isoformat(), page]).fetchall():
+                    [status, after, *kinds, Status.SENDING, now.isoformat(), page]).fetchall():
                 yield from (Message.of(r) for r in rows)
                 after = rows[-1]["id"]
+
+    def waiting(self) -> list[tuple[datetime, Kind, int]]:
+        """(ready at, kind, id) of every message still to go, for the pace's forecast."""
+        rows = self._db.execute(
+            "SELECT id, kind, next_attempt_at, decided_at FROM messages WHERE status IN (?, ?)"
+            " ORDER BY id", [Status.SENDING, Status.PENDING])
+        return [(datetime.fromisoformat(r[2] or r[3]), Kind(r[1]), r[0]) for r in rows]
+
+    def sent_times(self, since: datetime) -> list[datetime]:
+        """When each message sent after ``since`` went, in order: the pace's record. The
+        text bound is a day wide of ``since`` (stored offsets differ); the rest is exact."""
+        rows = self._db.execute("SELECT sent_at FROM messages WHERE sent_at >= ?",
+                                [(since - timedelta(days=1)).isoformat()])
+        return sorted(t for t in (datetime.fromisoformat(r[0]) for r in rows) if t > since)
+
+    def hold(self, message: Message, error: str) -> None:
+        """Back to pending as it was, the attempt not counted: it was not refused for itself
+        (the server would not let us sign in, or asked us to slow down)."""
+        self._set(message.id, status=Status.PENDING, attempts=message.attempts,
+                  last_error=error)
+
+    def pause(self, pause: Pause) -> None:
+        with self._transaction():
+            self._db.execute("INSERT INTO mail_pauses (at, until, cause, reason) VALUES "
+                             "(?, ?, ?, ?)", [pause.at.isoformat(), pause.until.isoformat(),
+                                              pause.cause, pause.reason])
+
+    def pauses(self, since: datetime) -> list[Pause]:
+        """Every pause that began after ``since``, oldest first."""
+        rows = self._db.execute("SELECT at, until, cause, reason FROM mail_pauses"
+                                " WHERE at >= ? ORDER BY id",
+                                [(since - timedelta(days=1)).isoformat()])
+        return [p for p in map(Pause.of, rows) if p.at > since]
+
+    def paused(self, now: datetime) -> Pause | None:
+        """The pause delivery is in at ``now``, if any."""
+        row = self._db.execute("SELECT at, until, cause, reason FROM mail_pauses"
+                               " ORDER BY id DESC LIMIT 1").fetchone()
+        pause = Pause.of(row) if row else None
+        return pause if pause and pause.until > now else None
 
     def _set(self, message_id: int, **values: Any) -> None:
         """One committed UPDATE (the per-message path: plain SQL, no read-back)."""

@@ -27,7 +27,7 @@ from lifecycle.values.errors import InstanceError, RegisterBusy
 if TYPE_CHECKING:
     from lifecycle.register.outbox import Outbox
 
-SCHEMA_VERSION = 8          # the number of migrations in migrations.py (a test keeps it so)
+SCHEMA_VERSION = 9          # the number of migrations in migrations.py (a test keeps it so)
 BUSY_SECONDS = 30           # how long a writer waits for another to finish
 
 

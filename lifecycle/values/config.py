@@ -1,6 +1,7 @@
 """``data/config.toml``: the instance's settings, validated, with defaults for everything.
 
-No secret ever lives here: the SMTP password comes from the environment or the keyring.
+No secret ever lives here: the SMTP password and the Microsoft client secret come from the
+environment or the keyring; Google's service account key is a file of its own.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import contextlib
 import ipaddress
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, time
 from pathlib import Path
@@ -65,6 +66,15 @@ class Config:
     smtp_security: str = "starttls"
     smtp_user: str = ""
     smtp_timeout: int = 30
+    auth: str = "password"
+    per_minute: int | None = None           # None: the provider's limit (none for a password)
+    per_day: int | None = None
+    microsoft_tenant: str = ""
+    microsoft_client: str = ""
+    microsoft_authority: str = "https://login.microsoftonline.com"
+    microsoft_mailbox: str = ""
+    google_key_file: str = ""
+    google_mailbox: str = ""
     retry_for_hours: int = 48
     chase_after_days: tuple[int, ...] = (14, 28)
     keep_after_leaving_months: int = 72
@@ -74,6 +84,22 @@ class Config:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def limits(self) -> tuple[int | None, int | None]:
+        """Messages a minute and in any 24 hours the mail provider accepts from one mailbox
+        (None: no limit): as set, else the provider's published limit."""
+        minute, day = PROVIDER_LIMITS.get(self.auth, (None, None))
+        return (self.per_minute if self.per_minute is not None else minute,
+                self.per_day if self.per_day is not None else day)
+
+    @property
+    def mailbox(self) -> str:
+        """The mailbox that signs in with OAuth: as set, else the From address."""
+        chosen = {"microsoft": self.microsoft_mailbox, "google": self.google_mailbox}
+        if chosen.get(self.auth):
+            return chosen[self.auth]
+        return _FROM_ADDRESS.search(self.sender)[0]  # type: ignore[index]
 
     @property
     def loopback_warning(self) -> str:
@@ -132,6 +158,36 @@ def _ladder(value: Any) -> tuple[int, ...]:
     return tuple(sorted({_positive(v) for v in value if _positive(v) > 0}))
 
 
+def _limit(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"expected a whole number of messages, 1 or more, got {value!r}")
+    return value
+
+
+def _address(value: Any) -> str:
+    text = _text(value)
+    if not _FROM_ADDRESS.fullmatch(text):
+        raise ValueError(f"expected a mailbox address such as policies@school.example, got "
+                         f"{value!r}")
+    return text
+
+
+def _guid(value: Any) -> str:
+    """An Entra ID tenant or application (client) ID, or a tenant's domain name."""
+    text = _text(value)
+    if not re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}|[\w.-]+\.\w+", text):
+        raise ValueError(f"expected an ID such as 0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e, got "
+                         f"{value!r}")
+    return text
+
+
+def _https(value: Any) -> str:
+    text = _url(value)
+    if not text.startswith("https://"):
+        raise ValueError(f"expected an https:// address, got {value!r}")
+    return text
+
+
 def _port(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
         raise ValueError(f"expected a port from 1 to 65535, got {value!r}")
@@ -149,6 +205,11 @@ def _timeout(value: Any) -> int:
 # start-up for this one check.
 _ADDRESS = r"[^@\s<>]+@[^@\s<>.]+(?:\.[^@\s<>.]+)+"
 _FROM = re.compile(rf"\s*(?:[^<>]*<\s*{_ADDRESS}\s*>|{_ADDRESS})\s*")
+_FROM_ADDRESS = re.compile(_ADDRESS)
+# Exchange Online: 30 messages a minute and 10,000 recipients a day per mailbox; Google
+# Workspace: about 2,000 messages a day per user.
+PROVIDER_LIMITS: dict[str, tuple[int | None, int | None]] = {
+    "microsoft": (30, 10_000), "google": (None, 2_000)}
 
 
 def _sender(value: Any) -> str:
@@ -264,6 +325,15 @@ _SETTINGS: dict[tuple[str, str | None], tuple[str, Callable[[Any], Any]]] = {
     ("mail", "from"): ("sender", _sender),
     ("web", "base_url"): ("base_url", _url),
     ("mail", "retry_for_hours"): ("retry_for_hours", _positive),
+    ("mail", "auth"): ("auth", _choice("password", "microsoft", "google")),
+    ("mail", "per_minute"): ("per_minute", _limit),
+    ("mail", "per_day"): ("per_day", _limit),
+    ("mail.microsoft", "tenant_id"): ("microsoft_tenant", _guid),
+    ("mail.microsoft", "client_id"): ("microsoft_client", _guid),
+    ("mail.microsoft", "authority"): ("microsoft_authority", _https),
+    ("mail.microsoft", "mailbox"): ("microsoft_mailbox", _address),
+    ("mail.google", "service_account_file"): ("google_key_file", _text),
+    ("mail.google", "mailbox"): ("google_mailbox", _address),
     ("smtp", "host"): ("smtp_host", _text),
     ("smtp", "port"): ("smtp_port", _port),
     ("smtp", "security"): ("smtp_security", _choice("starttls", "ssl", "none")),
@@ -298,24 +368,46 @@ def load_config(path: Path) -> Config:
     except tomllib.TOMLDecodeError as e:
         raise InputError(str(e), file=path) from None
     values: dict[str, Any] = {}
-    for section, table in raw.items():
-        items = [(None, table)] if (section, None) in _SETTINGS else (
-            table.items() if isinstance(table, dict) else [("", table)])
-        for key, value in items:
-            name = f"{section}.{key}" if key else section
-            if (section, key) not in _SETTINGS:
-                raise InputError("unknown setting", file=path, line=_line_of(text, key or section),
-                                 field=name)
-            attribute, parse = _SETTINGS[(section, key)]
-            try:
-                values[attribute] = parse(value)
-            except ValueError as e:
-                raise InputError(str(e), file=path, line=_line_of(text, key or section),
-                                 field=name) from None
+    for section, key, value in _entries(raw):
+        name = f"{section}.{key}" if key else section
+        if (section, key) not in _SETTINGS:
+            raise InputError("unknown setting", file=path, line=_line_of(text, key or section),
+                             field=name)
+        attribute, parse = _SETTINGS[(section, key)]
+        try:
+            values[attribute] = parse(value)
+        except ValueError as e:
+            raise InputError(str(e), file=path, line=_line_of(text, key or section),
+                             field=name) from None
     if values.get("terms"):
         values["closures"] = _with_holidays(values.get("closures", ()), values["terms"])
     config = Config(**values)
     if config.window_end <= config.window_start:
         raise InputError("the send window must end after it starts", file=path,
                          line=_line_of(text, "end"), field="send_window.end")
+    for section, key in _NEEDED.get(config.auth, ()):
+        if not getattr(config, _SETTINGS[(section, key)][0]):
+            raise InputError(f'auth = "{config.auth}" needs [{section}] {key}', file=path,
+                             line=_line_of(text, "auth"), field=f"{section}.{key}")
     return config
+
+
+# What each way of signing in cannot do without.
+_NEEDED = {"microsoft": (("mail.microsoft", "tenant_id"), ("mail.microsoft", "client_id")),
+           "google": (("mail.google", "service_account_file"),)}
+
+
+def _entries(raw: dict[str, Any]) -> Iterator[tuple[str, str | None, Any]]:
+    """(section, key, value) for every setting, whole-section settings with key None and
+    tables within a section ([mail.microsoft]) as sections of their own."""
+    for section, table in raw.items():
+        if (section, None) in _SETTINGS:
+            yield section, None, table
+        elif not isinstance(table, dict):
+            yield section, "", table
+        else:
+            for key, value in table.items():
+                if isinstance(value, dict) and any(s == f"{section}.{key}" for s, _ in _SETTINGS):
+                    yield from _entries({f"{section}.{key}": value})
+                else:
+                    yield section, key, value
