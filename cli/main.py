@@ -873,25 +873,35 @@ def plan(ctx: click.Context, from_text: str | None, days: int, as_json: bool) ->
         result = operations.plan(inst, start, days)
     people = result.people
     if as_json:
-        _print_json([{"at": at.isoformat(), "kind": b.kind, "policy": b.policy_id or None,
+        _print_json([{"at": at.isoformat(), "sends_at": result.goes(i, person).isoformat(),
+                      "kind": b.kind, "policy": b.policy_id or None,
                       "stage": b.stage or None, "period": b.period,
                       "to": people[person].email, "name": people[person].name,
                       "office_copy": b.office_copy,
                       "review_due_text": result.due_text.get(b.policy_id)}
-                     for at, b in result.batches for person in b.people])
+                     for i, (at, b) in enumerate(result.batches) for person in b.people])
         return
-    groups: dict[tuple[str, str, str, str], tuple[int, tuple[str, ...]]] = {}
-    for at, b in result.batches:
+    # a row per group and day it goes on (the provider's limits may spread one over days)
+    groups: dict[tuple[object, ...], tuple[datetime, datetime, int, tuple[str, ...]]] = {}
+    for i, (at, b) in enumerate(result.batches):
         stage = b.stage or b.period
         if b.kind == "review" and b.policy_id in result.due_text:
             stage += f", due {result.due_text[b.policy_id]}"
-        group = (at.strftime("%Y-%m-%d %H:%M %a"), b.kind, b.policy_id or "-", stage)
-        count, first = groups.get(group, (0, ()))
-        groups[group] = (count + len(b.people), (first + b.people)[:4])
+        for person in b.people:
+            goes = result.goes(i, person)
+            group = (at, goes.date(), b.kind, b.policy_id or "-", stage)
+            first, last, count, to = groups.get(group, (goes, goes, 0, ()))
+            groups[group] = (min(first, goes), max(last, goes), count + 1, (to + (person,))[:4])
     click.echo(f"{result.total} messages in the {days} days from "
                f"{start.isoformat(timespec='minutes')}.")
-    click.echo(_table([(*g, count, ", ".join(people[k].email for k in first[:3])
-                        + (" …" if count > 3 else "")) for g, (count, first) in groups.items()],
+    if result.waiting_until:
+        click.echo(f"{result.waiting} messages already waiting go first, the last at "
+                   f"{result.waiting_until.isoformat(timespec='minutes')}.")
+    rows = sorted(groups.items(), key=lambda item: item[1][0])
+    click.echo(_table([(first.strftime("%Y-%m-%d %H:%M") + last.strftime("-%H:%M" * (last > first))
+                        + first.strftime(" %a"), *g[2:], count,
+                        ", ".join(people[k].email for k in to[:3]) + (" …" if count > 3 else ""))
+                       for g, (first, last, count, to) in rows],
                       ["WHEN", "KIND", "POLICY", "STAGE", "COUNT", "TO"]))
 
 

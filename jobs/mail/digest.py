@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from lifecycle.actions.confirmations import progress
+from lifecycle.actions.delivery import outlook
 from lifecycle.actions.personal_data import past_keeping
 from lifecycle.register.outbox import Message
 from lifecycle.rules.agenda import bodies_without_members
@@ -37,7 +38,8 @@ def content(message: Message, run: RunCache, now: datetime) -> Content:
         "keep_months": config.keep_after_leaving_months, "week_long": long_date(monday),
         "confirmation_rates": rates, "unconfirmed": unconfirmed,
         "problems": [r for r in rows if r.problem], "statutory": _statutory_gaps(run, today),
-        "dashboard": f"{run.base_url}/admin", "titles": {r.id: r.title for r in rows}})
+        "dashboard": f"{run.base_url}/admin", "titles": {r.id: r.title for r in rows},
+        "mail_notices": outlook(register, config, now).notices(config.tz)})
 
 
 def _waiting(message: Message, run: RunCache) -> int:

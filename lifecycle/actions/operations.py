@@ -9,8 +9,8 @@ loads the least; delivery and rendering are one layer up: ``jobs.tasks.tick`` an
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -215,27 +215,48 @@ class Plan:
     batches: list[tuple[datetime, Batch]]   # sends only, in order
     people: dict[str, Person]
     due_text: dict[str, str]                # policy -> "Summer 2 2027 (by 22 July 2027)"
+    going: dict[Hashable, datetime] = field(default_factory=dict)  # paced: (batch, person)
+    waiting: int = 0                        # already in the outbox, going first
 
     @property
     def total(self) -> int:
         return sum(len(batch.people) for _, batch in self.batches)
 
+    @property
+    def waiting_until(self) -> datetime | None:
+        """When the last of the messages already waiting goes (None: no limits, or none)."""
+        return max((t for k, t in self.going.items() if isinstance(k, tuple)
+                    and k[0] == "waiting"), default=None)
+
+    def goes(self, index: int, person: str) -> datetime:
+        """When the message to ``person`` of batch ``index`` really goes: when it is decided,
+        unless the mail provider's limits make it wait."""
+        return self.going.get((index, person), self.batches[index][0])
+
 
 def plan(inst: Instance, start: datetime, days: int) -> Plan:
     """The service's own evaluation run at future times, against a record read for it."""
     from lifecycle.rules.due import forecast
+    from lifecycle.rules.pacing import DAY, Limits, schedule
     from lifecycle.values.model import Action
     from lifecycle.values.terms import due_phrase, term_ending
 
+    limits = Limits(*inst.config.limits)
     with inst.register() as register:
         rules, people = rules_for(register, inst)
         record = register.outbox.record(*rules.history_needed(start.date()))
+        waiting = register.outbox.waiting() if limits else []
+        sent = register.outbox.sent_times(start - DAY) if limits else []
     planned = forecast(rules, record, start, days)
     terms = inst.config.terms
     due_text = {p.id: due_phrase(p.review_due, terms) for p in rules.policies
                 if term_ending(p.review_due, terms)}
-    return Plan(start, days, [(at, b) for at, b in planned if b.action == Action.SEND], people,
-                due_text)
+    sends = [(at, b) for at, b in planned if b.action == Action.SEND]
+    going = schedule(limits, sent, [
+        *((max(ready, start), kind, ("waiting", ident)) for ready, kind, ident in waiting),
+        *((at, b.kind, (i, person)) for i, (at, b) in enumerate(sends) for person in b.people)
+    ]) if limits else {}
+    return Plan(start, days, sends, people, due_text, going, len(waiting))
 
 
 @dataclass(frozen=True)

@@ -150,8 +150,9 @@ class Outbox:
         review prompts and packs, then the bulk mail to staff, then the digest (which counts
         what still waits), each in order, read a page at a time (a first delivery at a
         trust's size is a million rows: they are streamed, never all held). Times are
-        compared as instants (julianday reads the UTC offset), never as text: a retry written at +01:00 is due at the same instant as one
-        written at +00:00. Rows marked while the pages are read are not read twice."""
+        compared as instants (julianday reads the UTC offset), never as text: a retry
+        written at +01:00 is due at the same instant as one written at +00:00. Rows marked
+        while the pages are read are not read twice."""
         from lifecycle.rules.pacing import ORDER
 
         for status, kinds in ((Status.SENDING, tuple(Kind)),
