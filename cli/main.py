@@ -789,6 +789,34 @@ def _bind(value: str | None) -> str | None:
         raise click.BadParameter(str(e)) from None
 
 
+@cli.group()
+def mail() -> None:
+    """The mail set-up: check that the service can sign in and send."""
+
+
+@mail.command("check")
+@click.option("--to", "to", metavar="ADDRESS", help="Where the test message goes (default: the "
+              "From address). Implies --send.")
+@click.option("--send", is_flag=True, help="Also send one short test message.")
+@now_option
+@click.pass_context
+def mail_check(ctx: click.Context, to: str | None, send: bool, now_text: str | None) -> None:
+    """Connect, secure the connection, sign in as configured and, with --send, send a test
+    message: each step with a tick or the reason, in words to pass to IT."""
+    from email.utils import parseaddr
+
+    from jobs.mailcheck import check
+
+    inst = _open(ctx)
+    send_to = to or (parseaddr(inst.config.sender)[1] if send else None)
+    steps = check(inst.config, _now(inst, now_text), send_to)
+    for step in steps:
+        click.echo(f"{'✓' if step.ok else '✗'} {step.name}" + (f": {step.detail}" if step.detail
+                                                                 else ""))
+    if not all(step.ok for step in steps):
+        ctx.exit(1)
+
+
 @cli.group("admin")
 def admin_group() -> None:
     """The office dashboard's login (set-password)."""

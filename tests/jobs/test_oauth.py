@@ -10,10 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from conftest import Run
 from oauth import (
     GMAIL,
     MAILBOX,
     SECRET,
+    TENANT,
     Authority,
     TokenService,
     XOAuthServer,
@@ -21,6 +23,7 @@ from oauth import (
     google_config,
     microsoft_config,
 )
+from smtp import free_port
 from test_delivery import FIRST_TICK, NOW, statuses
 
 from jobs.tasks import deliver, evaluate
@@ -173,3 +176,65 @@ def test_a_throttling_answer_pauses_delivery_and_loses_nothing(
     assert len(received) == FIRST_TICK and set(received.values()) == {1}
     with inst.register() as register:
         assert max(m.attempts for m in register.outbox.messages(status=Status.SENT)) == 1
+
+
+def test_mail_check_ticks_every_step_and_sends_a_test_message(
+        run: Run, inst: Instance, exchange: XOAuthServer, entra: TokenService) -> None:
+    microsoft(inst, exchange, entra)
+    result = run("mail", "check", "--to", "office@example.org")
+    assert result.exit_code == 0, result.output
+    assert [line[:2] for line in result.output.splitlines()] == ["✓ "] * 6
+    assert "✓ Secure the connection (STARTTLS): certificate checked" in result.output
+    assert f"✓ Sign in as {MAILBOX} with the token (XOAUTH2)" in result.output
+    assert [m["To"] for m in exchange.sink.messages] == ["office@example.org"]
+
+
+@pytest.mark.parametrize("case, failed", [
+    ("secret", "✗ Get a token from Microsoft Entra ID: Entra ID refused a token: the client "
+               "secret is wrong (copy the secret's Value, not its Secret ID) (AADSTS7000215"),
+    ("tenant", "✗ Get a token from Microsoft Entra ID: Entra ID did not answer for tenant"),
+    ("basic", "✗ Sign in as policies@example.org with a password: Microsoft 365 no longer "
+              "accepts a password to send mail"),
+    ("send-as", "✗ Send a test message to policies@example.org: the mail server will not let "
+                "this mailbox send as the From address"),
+    ("certificate", "✗ Secure the connection (STARTTLS): the mail server's certificate is not "
+                    "trusted"),
+    ("refused", "✗ Connect to 127.0.0.1 on port"),
+    ("dns", "✗ Find the mail server no-such-server.invalid: no such server name"),
+])
+def test_mail_check_names_the_step_that_failed_and_why(
+        run: Run, inst: Instance, exchange: XOAuthServer, entra: TokenService, case: str,
+        failed: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    microsoft(inst, exchange, entra)
+    config = inst.root / "config.toml"
+    text = config.read_text()
+    if case == "secret":
+        monkeypatch.setenv("POLICY_LIFECYCLE_MICROSOFT_SECRET", "wrong")
+    elif case == "tenant":
+        text = text.replace(TENANT, "elsewhere.onmicrosoft.com")
+    elif case == "basic":
+        exchange.sink.basic_off = True
+        text = text.replace('auth = "microsoft"', 'auth = "password"').replace(
+            'user = ""', f'user = "{MAILBOX}"')
+        monkeypatch.setenv("POLICY_LIFECYCLE_SMTP_PASSWORD", "the old password")
+    elif case == "send-as":
+        exchange.sink.send_as = set()
+    elif case == "certificate":
+        (tmp_path / "other").mkdir()
+        monkeypatch.setenv("SSL_CERT_FILE", str(Authority(tmp_path / "other").bundle))
+    elif case == "refused":
+        text = text.replace(f"port = {exchange.port}", f"port = {free_port()}")
+    else:
+        text = text.replace('host = "127.0.0.1"', 'host = "no-such-server.invalid"')
+    config.write_text(text)
+    result = run("mail", "check", *(["--send"] if case == "send-as" else []))
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith(failed), result.output
+    assert all(line.startswith("✓ ") for line in result.output.strip().splitlines()[:-1])
+    assert "Traceback" not in result.output
+
+
+def test_mail_check_with_files_has_nothing_to_check(run: Run, inst: Instance) -> None:
+    result = run("mail", "check")
+    assert result.exit_code == 0 and result.output.startswith("✓ Mail is written to files")
