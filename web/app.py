@@ -23,7 +23,7 @@ from starlette.routing import Mount, Route
 
 from lifecycle.register.instance import Instance
 
-from . import auth, catalogue, confirm, dashboard, meetings, people, policies, public
+from . import auth, catalogue, confirm, dashboard, mail, meetings, people, policies, public
 from .middleware import BodyLimit, SecurityHeaders
 from .pages import Problem, problem_page
 from .site import Site
@@ -43,7 +43,7 @@ def create_app(inst: Instance, clock: Any = None) -> Starlette:
     # links do not pay for it
     who_is_asking = [Middleware(AuthenticationMiddleware, backend=auth.SessionBackend())]
     office = [*auth.routes, *dashboard.routes, *policies.routes, *meetings.routes,
-              *people.routes, *catalogue.routes]
+              *people.routes, *catalogue.routes, *mail.routes]
     app = Starlette(lifespan=lifespan, middleware=[
         Middleware(SecurityHeaders),
         Middleware(BodyLimit),

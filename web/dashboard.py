@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lifecycle.actions import confirmations, operations
+from lifecycle.actions.delivery import outlook
 from lifecycle.actions.personal_data import past_keeping
 from lifecycle.rules.agenda import bodies_without_members
 from lifecycle.rules.status import StatusRow, status_row
@@ -71,6 +72,7 @@ async def dashboard(request: Request) -> Response:
     plan = await run_in_threadpool(operations.plan, site.inst, now, PLAN_DAYS)
     statutory = await run_in_threadpool(operations.catalogue, site.inst, now.date())
     config = site.inst.config
+    mail_notices = outlook(site.register, config, now).notices(config.tz)
     titles = {row.id: row.title for row, _, _ in rows}
     return page(request, "dashboard.html", title="Office dashboard", policies=rows,
                 statutory=[s for s in statutory if s.state != "present"],
@@ -79,7 +81,8 @@ async def dashboard(request: Request) -> Response:
                 unconfirmed=sum(len(p.chased_out) for _, _, p in rows),
                 to_erase=past_keeping(directory, now.date(), config.keep_after_leaving_months),
                 titles=titles, kind_words=kind_words, stage_words=stage_words,
-                chase_days=config.chase_after_days, csrf=admin.csrf_token(request.session))
+                chase_days=config.chase_after_days, mail_notices=mail_notices,
+                csrf=admin.csrf_token(request.session))
 
 
 @office_form

@@ -238,3 +238,36 @@ def test_mail_check_names_the_step_that_failed_and_why(
 def test_mail_check_with_files_has_nothing_to_check(run: Run, inst: Instance) -> None:
     result = run("mail", "check")
     assert result.exit_code == 0 and result.output.startswith("✓ Mail is written to files")
+
+
+def test_the_dashboard_shows_the_refusal_and_checks_the_set_up(
+        inst: Instance, exchange: XOAuthServer, entra: TokenService,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from starlette.testclient import TestClient
+    from test_web import PASSWORD, csrf_of, login
+
+    from web.admin import set_password
+    from web.app import create_app
+
+    inst = microsoft(inst, exchange, entra)
+    monkeypatch.setenv("POLICY_LIFECYCLE_MICROSOFT_SECRET", "wrong")
+    evaluate(inst, NOW)
+    for minute in (0, 15, 30):
+        deliver(inst, NOW + timedelta(minutes=minute))
+    set_password(inst, PASSWORD, NOW)
+    clock = NOW + timedelta(hours=1)
+    with TestClient(create_app(inst, clock=lambda: clock),
+                    base_url="http://127.0.0.1:8080") as client:
+        login(client)
+        dashboard = client.get("/admin").text
+        assert "No mail has gone out since 24 November 2026 at 09:00: every attempt was " \
+               "refused for the same reason." in dashboard
+        assert "the client secret is wrong" in dashboard
+        page = client.get("/admin/mail").text
+        assert "Microsoft 365 (OAuth)" in page and "30 a minute and 10,000 a day" in page
+        assert "wrong" not in page.replace("the client secret is wrong", "")   # no secret
+        result = client.post("/admin/mail/check", data={"csrf": csrf_of(client, "/admin/mail"),
+                                                        "send_to": ""}).text
+        assert "Failed:</strong> Get a token from Microsoft Entra ID: Entra ID refused a " \
+               "token: the client secret is wrong" in result
+    assert untouched(inst)

@@ -160,7 +160,8 @@ def test_staff_confirm_and_the_office_sees_it(site: tuple[str, Server], initiali
 
 def test_the_office_runs_a_meeting_from_the_browser(site: tuple[str, Server],
                                                     initialised: Path, tmp_path: Path) -> None:
-    base, _ = site
+    base, server = site
+    sink = server.sink
     draft = tmp_path / "new dates.md"
     source = (initialised / "policies" / "social-networking.md").read_text(encoding="utf-8")
     draft.write_text(source.split("---\n", 2)[2].replace("January 2018", "November 2029"),
@@ -200,6 +201,14 @@ def test_the_office_runs_a_meeting_from_the_browser(site: tuple[str, Server],
             "Child protection and safeguarding policy")
         assert page.get_by_label("Reviewed every").input_value() == "1 year"
         check(page, "policy-add-statutory")
+        page.goto(f"{base}/admin")
+        page.get_by_role("link", name="Mail settings").click()
+        page.wait_for_selector("text=The mail settings in use")
+        page.get_by_label("Send a test message to (optional)").fill("office@example.org")
+        page.get_by_role("button", name="Check the mail set-up").click()
+        page.wait_for_selector("text=Every step worked.")
+        check(page, "mail")
+    assert any("a test message" in str(m["Subject"]) for m in sink.messages)
     conn = sqlite3.connect(initialised / "register.db")
     assert conn.execute("SELECT minute, body FROM reviews").fetchall() == [
         ("FGB 26/3", "Governing Body")]
