@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(PY) bench/packs.py
 	$(PY) bench/publish.py
 	$(PY) bench/service.py
+	$(PY) bench/oauth.py
 	$(PY) bench/web.py
 	$(PY) bench/concurrency.py
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
-from typing import Any
+from typing import Any, cast
 
 from lifecycle.values.config import Config
 from lifecycle.values.errors import LifecycleError
 
-from .oauth import sign_in, tokens_for
+from .oauth import Tokens, sign_in, tokens_for
 from .transport import PASSWORD_ENV, classify, smtp_password
 
 PROVIDER = {"microsoft": "Microsoft Entra ID", "google": "Google"}
@@ -86,11 +86,10 @@ def _sign_in(config: Config, smtp: Callable[[], Any]) -> Iterator[Step]:
             return ""
         yield _attempt(f"Sign in as {config.smtp_user} with a password", login)
         return
-    tokens: list[Any] = []
+    tokens: list[Tokens] = []
 
     def token() -> str:
-        source = tokens_for(config)
-        assert source is not None
+        source = cast(Tokens, tokens_for(config))    # not None: auth is not "password"
         tokens.append(source)
         source.token()
         return ""

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, Run
+from oauth import SECRET, Authority, TokenService, XOAuthServer, XOAuthSink, microsoft_config
 from processes import START, counts, log_of, serve, staff_csv, wait_for
-from smtp import Server, free_port, use_smtp
+from smtp import Server, Sink, free_port, use_smtp
 
 from jobs.tasks import IN_FLIGHT
 
@@ -90,8 +91,31 @@ def test_a_simulated_clock_in_summer_time_starts_at_the_time_given(people: Path)
 def test_sigkill_mid_run_loses_nothing_and_duplicates_keep_their_id(
         run: Run, initialised: Path, smtp_server: Server, tmp_path: Path) -> None:
     use_smtp(initialised, smtp_server.port)
+    _kill_mid_run_and_restart(run, initialised, smtp_server.sink, tmp_path)
+
+
+def test_sigkill_mid_run_with_oauth_loses_nothing_either(
+        run: Run, initialised: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same with Microsoft 365's sign-in: a token from Entra ID, AUTH XOAUTH2."""
+    authority = Authority(tmp_path)
+    for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):     # the service inherits these
+        monkeypatch.setenv(name, str(authority.bundle))
+    monkeypatch.setenv("POLICY_LIFECYCLE_MICROSOFT_SECRET", SECRET)
+    entra = TokenService(authority).start()
+    exchange = XOAuthServer(authority, XOAuthSink()).start()
+    try:
+        microsoft_config(initialised, exchange.port, entra.url, per_minute=10**6,
+                         per_day=10**6)
+        _kill_mid_run_and_restart(run, initialised, exchange.sink, tmp_path)
+        assert entra.tokens_issued() == 2                  # one for each service process
+        assert all(s.endswith(" ok") for s in exchange.sink.sign_ins)
+    finally:
+        exchange.stop()
+        entra.stop()
+
+
+def _kill_mid_run_and_restart(run: Run, initialised: Path, sink: Sink, tmp_path: Path) -> None:
     assert run("people", "import", str(staff_csv(tmp_path / "staff.csv", 2000))).exit_code == 0
-    sink = smtp_server.sink
     first = serve(initialised)
     wait_for(lambda: len(sink.message_ids()) >= 600, process=first)
     first.kill()                                   # SIGKILL: no clean-up of any kind
