@@ -29,23 +29,18 @@ def content(message: Message, run: RunCache, now: datetime) -> Content:
     rows = [status_row(p, today, config, unmanned) for p in register.policies.all()]
     monday = today - timedelta(days=today.weekday())
     rates, unconfirmed = _confirmations(run, today)
+    mail = outlook(register, config, now, besides=message.id)
     return Content("digest", {
         "overdue": [r for r in rows if r.state == State.OVERDUE],
         "upcoming": [r for r in rows if r.state in (State.DUE_SOON, State.DUE)],
         "failures": register.outbox.messages(status=Status.FAILED),
-        "pending": _waiting(message, run), "horizon": config.due_soon_days,
+        "pending": mail.waiting, "horizon": config.due_soon_days,
         "to_erase": past_keeping(register.people.all(), today, config.keep_after_leaving_months),
         "keep_months": config.keep_after_leaving_months, "week_long": long_date(monday),
         "confirmation_rates": rates, "unconfirmed": unconfirmed,
         "problems": [r for r in rows if r.problem], "statutory": _statutory_gaps(run, today),
         "dashboard": f"{run.base_url}/admin", "titles": {r.id: r.title for r in rows},
-        "mail_notices": outlook(register, config, now).notices(config.tz)})
-
-
-def _waiting(message: Message, run: RunCache) -> int:
-    """What is still waiting to go, the digest itself left out (it is being sent)."""
-    pending = run.register.outbox.count(Status.PENDING)
-    return pending - 1 if message.status == Status.PENDING else pending
+        "mail_notices": mail.notices(config.tz)})
 
 
 def _statutory_gaps(run: RunCache, today: date) -> list[Standing]:

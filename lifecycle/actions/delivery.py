@@ -11,6 +11,7 @@ from lifecycle.register.store import Register
 from lifecycle.rules.pacing import DAY, Limits, schedule
 from lifecycle.values.config import Config
 from lifecycle.values.dates import long_date
+from lifecycle.values.model import Status
 
 PROVIDERS = {"microsoft": "Microsoft 365", "google": "Google Workspace"}
 
@@ -32,9 +33,9 @@ class Outlook:
                         "attempt was refused for the same reason. Pass this to whoever looks "
                         f"after the school's email: {self.stuck_reason}.")
         if self.last_goes and self.spread_days > 1:
-            said.append(f"The {self.waiting:,} messages waiting go out over {self.spread_days} "
-                        f"days, the last on {_moment(self.last_goes, tz)}, because {self.limit}."
-                        " Governors' review prompts and packs go first.")
+            said.append(f"The {self.waiting:,} messages waiting are spread over the coming days "
+                        f"and will all have gone by {_moment(self.last_goes, tz)}, because "
+                        f"{self.limit}. Governors' review prompts and packs go first.")
         return said
 
 
@@ -43,16 +44,23 @@ def _moment(moment: datetime, tz: tzinfo) -> str:
     return f"{long_date(local.date())} at {local:%H:%M}"
 
 
-def outlook(register: Register, config: Config, now: datetime) -> Outlook:
+def outlook(register: Register, config: Config, now: datetime,
+            besides: int | None = None) -> Outlook:
+    """``besides``: a message to leave out (the digest that is saying this)."""
     outbox = register.outbox
-    waiting = outbox.waiting()
     limits = Limits(*config.limits)
+    since, reason = _stuck(register, now)
+    if not limits:              # nothing to forecast: a count will do (no rows read)
+        count = outbox.count(Status.PENDING)
+        left_out = besides is not None and (message := outbox.message(besides)) is not None \
+            and message.status == Status.PENDING
+        return Outlook(count - left_out, None, 1, "", since, reason)
+    waiting = [w for w in outbox.waiting() if w[2] != besides]
     going = schedule(limits, outbox.sent_times(now - DAY),
                      [(max(ready, now), kind, ident) for ready, kind, ident in waiting])
-    last = max(going.values(), default=None) if limits else None
+    last = max(going.values(), default=None)
     tz = config.tz
     days = (last.astimezone(tz).date() - now.astimezone(tz).date()).days + 1 if last else 1
-    since, reason = _stuck(register, now)
     return Outlook(len(waiting), last, days, _limit_words(config, limits) if days > 1 else "",
                    since, reason)
 

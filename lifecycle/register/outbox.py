@@ -147,9 +147,9 @@ class Outbox:
 
     def deliverable(self, now: datetime, page: int = 500) -> Iterator[Message]:
         """Messages left in flight by a crash, then pending messages whose time has come:
-        review prompts and packs, then the bulk mail to staff, then the digest (which counts
-        what still waits), each in order, read a page at a time (a first delivery at a
-        trust's size is a million rows: they are streamed, never all held). Times are
+        review prompts, packs and the digest, then the bulk mail to staff, each in order,
+        read a page at a time (a first delivery at a trust's size is a million rows: they
+        are streamed, never all held). Times are
         compared as instants (julianday reads the UTC offset), never as text: a retry
         written at +01:00 is due at the same instant as one written at +00:00. Rows marked
         while the pages are read are not read twice."""
@@ -168,10 +168,11 @@ class Outbox:
                 after = rows[-1]["id"]
 
     def waiting(self) -> list[tuple[datetime, Kind, int]]:
-        """(ready at, kind, id) of every message still to go, for the pace's forecast."""
+        """(ready at, kind, id) of every message waiting to go (not those in flight), for
+        the pace's forecast."""
         rows = self._db.execute(
-            "SELECT id, kind, next_attempt_at, decided_at FROM messages WHERE status IN (?, ?)"
-            " ORDER BY id", [Status.SENDING, Status.PENDING])
+            "SELECT id, kind, next_attempt_at, decided_at FROM messages WHERE status = ?"
+            " ORDER BY id", [Status.PENDING])
         return [(datetime.fromisoformat(r[2] or r[3]), Kind(r[1]), r[0]) for r in rows]
 
     def sent_times(self, since: datetime) -> list[datetime]:

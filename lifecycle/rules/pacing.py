@@ -21,9 +21,10 @@ from lifecycle.values.model import Kind
 MINUTE = timedelta(minutes=1)
 DAY = timedelta(days=1)
 DELIVERY_EVERY = MINUTE          # the service's delivery job runs this often
-# The order delivery takes waiting messages in: governors' review prompts and packs, then the
-# bulk mail to staff, then the office's digest (which counts what is still waiting).
-ORDER = ((Kind.REVIEW, Kind.PACK), (Kind.REMINDER, Kind.UPDATED, Kind.CHASE), (Kind.DIGEST,))
+# The order delivery takes waiting messages in: governors' review prompts and packs and the
+# office's digest, then the bulk mail to staff (which a daily limit may spread over days: the
+# Monday digest must not wait behind it).
+ORDER = ((Kind.REVIEW, Kind.PACK, Kind.DIGEST), (Kind.REMINDER, Kind.UPDATED, Kind.CHASE))
 
 
 def urgency(kind: Kind | str) -> int:

@@ -201,7 +201,7 @@ def test_pending_messages_are_read_a_page_at_a_time(inst: Instance) -> None:
     evaluate(inst, NOW)
     with inst.register() as register:
         outbox = register.outbox
-        # review prompts and packs, then the staff's bulk mail, then the digest
+        # review prompts, packs and the digest, then the staff's bulk mail
         expected = [m.id for m in sorted(outbox.messages(status=Status.PENDING),
                                          key=lambda m: (urgency(m.kind), m.id))]
         seen = []

@@ -135,12 +135,13 @@ def test_digest_lists_the_overdue_review(inst: Instance) -> None:
 
 
 def test_the_digest_does_not_count_itself_as_waiting(inst: Instance) -> None:
-    """What it says is still waiting is what goes after it, never the digest itself."""
+    """What it says is still waiting is what goes after it (the staff's mail, which a sending
+    limit may spread over days), never the digest itself."""
     evaluate(inst, NOW)
     with inst.register() as register:
         pending = register.outbox.messages(status=Status.PENDING)
-    [digest] = [m for m in pending if m.kind == "digest"]
-    after = sum(m.id > digest.id for m in pending)
+    after = sum(m.kind in ("reminder", "updated", "chase") for m in pending)
+    assert after
     deliver(inst, NOW)
     [path] = (inst.root / "mail").rglob("digest-*.eml")
     text = text_of(email.message_from_bytes(path.read_bytes(), policy=policy.default))

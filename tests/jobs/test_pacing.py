@@ -3,7 +3,9 @@ nothing failed for waiting, and `plan` saying when each message will really go."
 
 from __future__ import annotations
 
+import email
 import json
+from email import policy
 from bisect import bisect_right
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -101,3 +103,29 @@ def test_plan_says_when_each_message_really_goes_and_delivery_does_so(
         done = {(m.kind.value, m.to_email): m.sent_at
                 for m in register.outbox.messages(status=Status.SENT)}
     assert done == planned
+
+
+def test_the_digest_and_the_dashboard_say_when_a_limit_spreads_the_mail(
+        run: Run, people: Path, tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+    from test_web import PASSWORD, login
+
+    from web.admin import set_password
+    from web.app import create_app
+
+    assert run("people", "import", str(staff_csv(tmp_path / "staff.csv", 40))).exit_code == 0
+    inst = limit(people, per_day=15)
+    evaluate(inst, NOW)
+    assert len(deliver(inst, NOW).sent) == 15           # the prompts and the digest among them
+    [digest] = (inst.root / "mail").rglob("digest-*.eml")
+    said = ("are spread over the coming days and will all have gone by 27 November 2026 at "
+            "09:00, because the mail server, as set in config.toml, accepts at most 15 a day "
+            "from one mailbox.")
+    message = email.message_from_bytes(digest.read_bytes(), policy=policy.default)
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Waiting to be sent: 44. The 44 messages waiting " + said in " ".join(text.split())
+    set_password(inst, PASSWORD, NOW)
+    with TestClient(create_app(inst, clock=lambda: NOW + timedelta(hours=1)),
+                    base_url="http://127.0.0.1:8080") as client:
+        login(client)
+        assert "The 36 messages waiting " + said in client.get("/admin").text
