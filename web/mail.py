@@ -14,6 +14,7 @@ from starlette.routing import Route
 from jobs.mailcheck import Step, check
 from lifecycle.actions.delivery import PROVIDERS, outlook
 from lifecycle.values.config import Config
+from lifecycle.values.dates import long_date
 
 from .pages import office_form, office_only, office_page, site_of
 
@@ -50,7 +51,13 @@ async def _mail(request: Request, steps: list[Step] | None = None,
                 send_to: str = "") -> Response:
     site = site_of(request)
     config = site.inst.config
-    notices = outlook(site.register, config, site.now()).notices(config.tz)
+    now = site.now()
+    notices = outlook(site.register, config, now).notices(config.tz)
+    pause = site.register.outbox.paused(now)
+    if pause:
+        until = pause.until.astimezone(config.tz)
+        notices.insert(0, f"Sending is paused until {until:%H:%M} on {long_date(until.date())}: "
+                          f"{pause.reason}.")
     return office_page(request, "mail.html", title="Mail settings", settings=settings(config),
                        notices=notices, steps=steps, send_to=send_to,
                        uses_server=config.transport == "smtp")

@@ -263,7 +263,9 @@ def test_the_dashboard_shows_the_refusal_and_checks_the_set_up(
         assert "No mail has gone out since 24 November 2026 at 09:00: every attempt was " \
                "refused for the same reason." in dashboard
         assert "the client secret is wrong" in dashboard
+        clock = NOW + timedelta(minutes=40)             # within the last refusal's pause
         page = client.get("/admin/mail").text
+        assert "Sending is paused until 09:45 on 24 November 2026: Entra ID refused" in page
         assert "Microsoft 365 (OAuth)" in page and "30 a minute and 10,000 a day" in page
         assert "wrong" not in page.replace("the client secret is wrong", "")   # no secret
         result = client.post("/admin/mail/check", data={"csrf": csrf_of(client, "/admin/mail"),
