@@ -171,7 +171,7 @@ def _print_status(inst: Instance, now: datetime, as_json: bool) -> None:
     from lifecycle.actions.standing import status
     from lifecycle.values.terms import term_ending
 
-    rows = status(inst, now.date())
+    rows = status(inst, now)
     if as_json:
         _print_json([r.as_json() for r in rows])
         return

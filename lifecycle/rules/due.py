@@ -290,7 +290,10 @@ class Rules:
         approvers = self.audience(self.config.approvers.get(policy.approver, ()), today)
         approver_keys = {r.key for r in approvers}
         office = [r for r in self.audience(("office",), today) if r.key not in approver_keys]
-        carried = self.carried(policy, today)
+        # carried by a pack now, or by the pack of a meeting whose window held the stage's
+        # day: evaluated after that meeting (the service was stopped), it stays carried, as
+        # a service running throughout would have recorded it
+        carried = self.carried(policy, today) or self.carried(policy, latest_date)
         last = record.prompted.get((policy.id, period), {})
         gap = timedelta(days=self.config.prompt_gap_days)
         out = []

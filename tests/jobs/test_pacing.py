@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import email
 import json
-from email import policy
 from bisect import bisect_right
 from datetime import datetime, timedelta
+from email import policy
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
