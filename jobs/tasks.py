@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from lifecycle.actions.confirmations import ensure_secret
-from lifecycle.actions.operations import rules_for
+from lifecycle.actions.snapshot import rules_for
 from lifecycle.register.instance import Instance
 from lifecycle.register.outbox import Message, Outbox, Pause
 from lifecycle.rules.due import Decision

@@ -21,7 +21,7 @@ from test_catalogue import TERMS
 
 from jobs.tasks import evaluate, tick
 from lifecycle.actions.confirmations import Ack, confirm
-from lifecycle.actions.operations import rules_for
+from lifecycle.actions.snapshot import rules_for
 from lifecycle.register.instance import Instance
 from lifecycle.rules.due import forecast
 from lifecycle.values.catalogue import load_catalogue

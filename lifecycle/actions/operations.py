@@ -27,7 +27,6 @@ from lifecycle.values.model import (
     Review,
     Status,
     Version,
-    email_key,
 )
 
 T = TypeVar("T")
@@ -39,7 +38,7 @@ if TYPE_CHECKING:   # each operation imports what it uses, so a command loads on
     from lifecycle.actions.policies import NewText, ReviewOutcome, SyncResult
     from lifecycle.register.outbox import Message
     from lifecycle.register.store import Register
-    from lifecycle.rules.due import Batch, Rules
+    from lifecycle.rules.due import Batch
     from lifecycle.values.catalogue import Standing
     from lifecycle.values.model import PolicySource
 
@@ -193,19 +192,6 @@ def history(inst: Instance, policy_id: str) -> History:
                        policies.reviews(policy_id), register.audit.log(policy_id))
 
 
-def rules_for(register: Register, inst: Instance) -> tuple[Rules, dict[str, Person]]:
-    """The rules over the register as it is now, and the directory by email key."""
-    from lifecycle.rules.due import Recipient, Rules
-
-    people = {email_key(p.email): p for p in register.people.all()}
-    policies = register.policies.all()
-    confirmed = register.confirmations.years()
-    recipients = [Recipient(key, person) for key, person in people.items()]
-    drafts = {d.policy_id for d in register.drafts.all()}
-    return Rules(inst.config, policies, recipients, confirmed,
-                 register.meetings.all(include_cancelled=False), drafts), people
-
-
 @dataclass(frozen=True)
 class Plan:
     """What the service will decide to send over the coming days, if nothing changes."""
@@ -236,6 +222,7 @@ class Plan:
 
 def plan(inst: Instance, start: datetime, days: int) -> Plan:
     """The service's own evaluation run at future times, against a record read for it."""
+    from lifecycle.actions.snapshot import rules_for
     from lifecycle.rules.due import forecast
     from lifecycle.rules.pacing import DAY, Limits, schedule
     from lifecycle.values.model import Action

@@ -36,7 +36,7 @@ def status(inst: Instance, now: datetime) -> list[StatusRow]:
 def next_prompts(register: Register, inst: Instance, policies: list[PolicyRecord],
                  now: datetime) -> dict[str, tuple[str, date]]:
     """Each policy's next review prompt (stage, day) as the service will send it."""
-    from lifecycle.actions.operations import rules_for
+    from lifecycle.actions.snapshot import rules_for
     from lifecycle.rules.due import Rules, forecast
     from lifecycle.values.model import Action
 

@@ -7,7 +7,6 @@ again with the same Message-ID. Rows are never deleted.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -31,6 +30,8 @@ def mail_domain(sender: str) -> str:
 
 def message_id(key: str, domain: str) -> str:
     """Derived from the key alone, so a message sent again is recognisably the same one."""
+    import hashlib  # here: most commands never make a Message-ID, and it costs 4 ms
+
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@{domain}>"
 
 

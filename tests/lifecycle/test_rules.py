@@ -15,7 +15,7 @@ import pytest
 from conftest import Run
 
 from jobs.tasks import evaluate
-from lifecycle.actions.operations import rules_for
+from lifecycle.actions.snapshot import rules_for
 from lifecycle.register.instance import Instance
 from lifecycle.rules.due import REMINDER, REVIEW, SEND, SKIP, Decision, forecast
 
