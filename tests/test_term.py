@@ -71,3 +71,33 @@ def test_a_stage_the_pack_carried_does_not_come_back_after_the_meeting(
                    "--now", at(date(2027, 1, later))).exit_code == 0
     assert sent_review_prompts(stopped) == sent_review_prompts(people)
     assert before is not None and before[1] > "2027-01-22"      # plan: nothing till then
+
+
+def test_after_a_new_version_nobody_is_chased_out_for_it_yet(run: Run, people: Path,
+                                                             tmp_path: Path) -> None:
+    """#28 (5): chasers about version 1 say nothing of version 2, adopted the day before."""
+    from lifecycle.actions.confirmations import progress
+    from lifecycle.register.instance import Instance
+
+    for day in (date(2026, 11, 24), date(2026, 12, 8), date(2027, 1, 4), date(2027, 1, 12)):
+        assert run("tick", "--now", at(day)).exit_code == 0
+    inst = Instance.at(people)
+
+    def standing(day: date) -> tuple[set[str], set[str]]:
+        with inst.register() as register:
+            policy = register.policies.get(POLICY)
+            found = progress(register, policy, inst.config, day, register.people.all())
+        return found.asked, found.chased_out
+
+    asked, chased_v1 = standing(date(2027, 1, 12))
+    assert len(chased_v1) == 4 and chased_v1 <= asked          # chased to the end for v1
+    source = people / "policies" / f"{POLICY}.md"
+    changed = tmp_path / "changed.md"
+    changed.write_text(source.read_text().split("---\n", 2)[2].replace("social media",
+                                                                      "social networks", 1))
+    assert run("review", "record", POLICY, "--date", "2027-01-12", "--file", str(changed),
+               "--yes", "--now", at(date(2027, 1, 12), 15)).exit_code == 0
+    assert run("tick", "--now", at(date(2027, 1, 13))).exit_code == 0
+    asked, chased_out = standing(date(2027, 1, 13))
+    assert chased_out == set()                                 # nobody chased for v2 yet
+    assert chased_v1 <= asked                                  # the update notice asked them

@@ -194,16 +194,19 @@ def progress(register: Register, policy: PolicyRecord, config: Config, today: da
     """Who was asked to read the current version (this school year, for a policy confirmed
     yearly), who confirmed it so that it counts today, and who was chased to the last rung
     of the ladder at least a week ago without confirming. The annual reminder asks everyone
-    in the policy's reminder audience who received it this school year."""
+    in the policy's reminder audience who received it this school year, and after this
+    version was adopted: a reminder or chaser about an earlier version asked nothing of this
+    one."""
     start, year = school_year(today, config.cycle_start)
     since = max(policy.adopted, start) if policy.yearly else policy.adopted
+    bundled = max(policy.adopted, start)
     box = register.outbox
     readers = {email_key(p.email) for p in people if set(p.roles) & set(policy.reminder_audience)}
-    asked = box.asked(policy.id, since) | (box.asked("", start) & readers)
+    asked = box.asked(policy.id, since) | (box.asked("", bundled) & readers)
     done = set(register.confirmations.of_version(policy.id, policy.version,
                                                  year if policy.yearly else None))
     last = f"chase-{config.chase_after_days[-1]}" if config.chase_after_days else ""
     until = today - GRACE_AFTER_LAST_CHASER
     chased = (box.chased(policy.id, last, since, until)
-              | (box.chased("", last, start, until) & readers) if last else set())
+              | (box.chased("", last, bundled, until) & readers) if last else set())
     return Progress(policy.id, policy.version, asked, done & asked, chased - done)
