@@ -141,8 +141,8 @@ def _header_footer(doc: Doc, meta: VersionFacts, header: str = "") -> None:
         header = f"DRAFT, not yet approved · {header}"
     section.header.paragraphs[0].text = header
     footer = section.footer.paragraphs[0]
-    footer.text = (f"Version {meta.version} · Adopted {long_date(meta.adopted)} · "
-                   f"Review due {long_date(meta.review_due)} · Page ")
+    due = f"Review due {long_date(meta.review_due)}" + (" if approved then" * meta.draft)
+    footer.text = f"{meta.standing} · {due} · Page "
     _field(footer, "PAGE")
     footer.add_run(" of ")
     _field(footer, "NUMPAGES")
@@ -151,24 +151,35 @@ def _header_footer(doc: Doc, meta: VersionFacts, header: str = "") -> None:
             run.font.size = Pt(9)
 
 
-def _facts(writer: _Writer, meta: VersionFacts) -> None:
+def _facts(writer: _Writer, meta: VersionFacts, notices: bool = True) -> None:
     facts = writer.paragraph("Policy Facts")
-    for label, value in (("Version", str(meta.version)), ("Adopted", long_date(meta.adopted)),
-                         ("Approved by", meta.approver),
-                         ("Next review", long_date(meta.review_due))):
+    rows: tuple[tuple[str, str], ...]
+    if meta.draft:
+        rows = (("Status", f"draft for {_meeting(meta)}"), ("To be approved by", meta.approver),
+                ("Next review if approved then", long_date(meta.review_due)))
+    else:
+        rows = (("Version", str(meta.version)), ("Adopted", long_date(meta.adopted)),
+                ("Approved by", meta.approver), ("Next review", long_date(meta.review_due)))
+    for label, value in rows:
         facts.add_run(f"{label}: ").bold = True
         facts.add_run(f"{value}   ")
+    if not notices:
+        return
     if meta.superseded_by:
         _notice(writer, "Superseded. ", f"This is version {meta.version}. The current policy is "
                 f"version {meta.superseded_by}.")
     if meta.draft:
         _notice(writer, "Draft. ", f"A proposed text for the {meta.approver} to consider: "
-                "it is not in force until approved. The version number and dates are those it "
-                "will have if approved today.")
+                f"it is not in force until approved. If approved, it becomes version "
+                f"{meta.version}.")
     if meta.overdue:
         _notice(writer, "Review overdue. ", f"This policy was due to be reviewed by "
                 f"{long_date(meta.review_due)}. It stays in force until the {meta.approver} "
                 "reviews it.")
+
+
+def _meeting(draft: VersionFacts) -> str:
+    return f"the meeting of {long_date(draft.meeting)}" if draft.meeting else "approval"
 
 
 def _notice(writer: _Writer, lead: str, text: str) -> None:
@@ -496,8 +507,8 @@ def render_changes_docx(body: Element, older: VersionFacts, newer: VersionFacts)
         children.pop(0)
     else:
         title.add_run(title_text(newer.title))
-    _facts(writer, replace(newer, overdue=False, superseded_by=None, draft=False))
-    to = (f"the draft (uploaded {long_date(newer.adopted)})" if newer.draft else
+    _facts(writer, replace(newer, overdue=False, superseded_by=None), notices=False)
+    to = (f"the draft proposed for {_meeting(newer)}" if newer.draft else
           f"version {newer.version} (adopted {long_date(newer.adopted)})")
     _notice(writer, "Tracked changes. ", f"From version {older.version} (adopted "
             f"{long_date(older.adopted)}) to {to}. Accept all changes to read "

@@ -101,3 +101,40 @@ def test_after_a_new_version_nobody_is_chased_out_for_it_yet(run: Run, people: P
     asked, chased_out = standing(date(2027, 1, 13))
     assert chased_out == set()                                 # nobody chased for v2 yet
     assert chased_v1 <= asked                                  # the update notice asked them
+
+
+def test_a_draft_in_the_pack_says_which_meeting_and_the_review_it_would_get(
+        run: Run, people: Path, tmp_path: Path) -> None:
+    """#28 (1): a draft uploaded on 10 December for the meeting on 14 January is not
+    "adopted 10 December" with the old review date, on its first page or in its footers."""
+    import email
+    import io
+    from email import policy as email_policy
+
+    from docx import Document
+
+    assert run("meetings", "add", "2027-01-14", "--body", "Governing Body",
+               "--now", at(date(2026, 11, 24))).exit_code == 0
+    source = people / "policies" / f"{POLICY}.md"
+    draft = tmp_path / "proposed.md"
+    draft.write_text(source.read_text().split("---\n", 2)[2].replace("January 2018",
+                                                                     "January 2030"))
+    assert run("draft", "add", POLICY, str(draft), "--now", at(date(2026, 12, 10))).exit_code == 0
+    assert run("tick", "--now", at(date(2027, 1, 4))).exit_code == 0
+    [pack] = [p for p in (people / "mail").rglob("pack-*.eml")
+              if "office@example.org" in p.read_text()][:1]
+    message = email.message_from_bytes(pack.read_bytes(), policy=email_policy.default)
+    documents = {part.get_filename(): Document(io.BytesIO(part.get_content()))
+                 for part in message.iter_attachments()
+                 if (part.get_filename() or "").endswith(".docx")}
+    drafts = [d for name, d in documents.items() if "draft" in name]
+    assert len(drafts) == 2                             # the draft and its tracked changes
+    for document in drafts:
+        facts = next(p.text for p in document.paragraphs if p.style.name == "Policy Facts")
+        footer = document.sections[0].footer.paragraphs[0].text
+        assert "draft for the meeting of 14 January 2027" in facts
+        assert "Next review if approved then: 14 January 2030" in facts
+        assert footer.startswith("Draft for the meeting of 14 January 2027 · Review due "
+                                 "14 January 2030 if approved then")
+        for wrong in ("Adopted", "10 December 2026", "2018"):
+            assert wrong not in facts + footer

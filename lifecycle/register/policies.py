@@ -15,6 +15,8 @@ from lifecycle.register.rows import (
     _policy,
     _policy_fields,
 )
+from lifecycle.rules.agenda import meeting_for
+from lifecycle.values.dates import add_months
 from lifecycle.values.errors import InputError, InstanceError, Remedy, UnknownPolicy
 from lifecycle.values.model import (
     Approval,
@@ -141,9 +143,17 @@ class Policies(Part):
         if draft is None:
             raise InputError(f"{policy_id} has no open draft", field="draft",
                              remedy=Remedy.ADD_DRAFT)
-        current = self.version_facts(policy_id, self.current_version(policy_id), today)
+        policy = self.get(policy_id)
+        if policy is None:
+            raise UnknownPolicy(policy_id, self.ids())
+        current = self.version_facts(policy_id, policy.version, today)
+        meeting = meeting_for(policy, self.register.meetings.all(include_cancelled=False),
+                              {policy_id}, today)
+        decided = meeting.day if meeting else today
         return replace(current, version=current.version + 1, adopted=draft.uploaded_at.date(),
-                       overdue=False, sha256=draft.sha256, body=draft.body, draft=True)
+                       review_due=add_months(decided, policy.review_interval_months),
+                       overdue=False, sha256=draft.sha256, body=draft.body, draft=True,
+                       meeting=meeting.day if meeting else None)
 
     def cycles(self, policy_id: str) -> list[Cycle]:
         return [Cycle(r["number"], date.fromisoformat(r["opened"]), date.fromisoformat(r["due"]),

@@ -258,6 +258,17 @@ class VersionFacts:
     audiences: tuple[str, ...] = ()
     superseded_by: int | None = None
     draft: bool = False
+    meeting: date | None = None     # a draft: the meeting that is to decide it, if any
+
+    @property
+    def standing(self) -> str:
+        """What the text is, in a phrase for its first page and footers: a draft is not
+        adopted, and says for which meeting it is proposed."""
+        if not self.draft:
+            return f"Version {self.version} · Adopted {_long(self.adopted)}"
+        if self.meeting:
+            return f"Draft for the meeting of {_long(self.meeting)}"
+        return "Draft, not yet on a meeting's agenda"
 
     def as_key(self) -> dict[str, str]:
         """Everything but the body, as text: what a render's cache key depends on."""
@@ -270,3 +281,7 @@ def new_ref() -> str:
     import secrets
 
     return secrets.token_urlsafe(12)
+
+
+def _long(day: date) -> str:
+    return f"{day.day} {day:%B %Y}"
