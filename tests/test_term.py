@@ -138,3 +138,44 @@ def test_a_draft_in_the_pack_says_which_meeting_and_the_review_it_would_get(
                                  "14 January 2030 if approved then")
         for wrong in ("Adopted", "10 December 2026", "2018"):
             assert wrong not in facts + footer
+
+
+def test_a_policy_added_after_the_annual_reminder_is_announced_and_chased_on_its_own(
+        run: Run, people: Path) -> None:
+    """#28 (2): a policy staff must read, adopted in December, gets its own message (plan
+    shows it), its chasers count from that message, and the annual reminder's chasers do not
+    list it as "from this year's annual reminder"."""
+    import email
+    from email import policy as email_policy
+
+    assert run("tick", "--now", at(date(2026, 11, 24))).exit_code == 0   # the annual reminder
+    (people / "policies" / "lockdown.md").write_text(
+        "---\nid: lockdown\ntitle: Lockdown Procedure\nschool: St Ann's School\n"
+        "approver: Governing Body\nadopted: 2026-12-09\nreview_due: 2029-12\n"
+        "audiences: [staff]\nreminder_audience: [staff]\n---\n\n# Lockdown Procedure\n\n"
+        "What staff do when the school locks down.\n")
+    assert run("init", "--now", at(date(2026, 12, 9), 16)).exit_code == 0
+    planned = json.loads(run("plan", "--from", at(date(2026, 12, 10), 7), "--days", "1",
+                             "--json").output)
+    new = sorted(m["to"] for m in planned if m["policy"] == "lockdown")
+    assert len(new) == 4 and all(m["kind"] == "updated" for m in planned
+                                 if m["policy"] == "lockdown")
+    assert run("tick", "--now", at(date(2026, 12, 10))).exit_code == 0
+    for day in (date(2027, 1, 4), date(2027, 1, 5)):    # chasers wait out the holiday
+        assert run("tick", "--now", at(day)).exit_code == 0
+
+    def texts(prefix: str) -> dict[str, str]:
+        found = {}
+        for path in sorted((people / "mail").rglob(f"{prefix}-*.eml")):
+            message = email.message_from_bytes(path.read_bytes(), policy=email_policy.default)
+            body = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+            found[f"{message['To']} {message['Subject']}"] = body
+        return found
+
+    notices = {k: v for k, v in texts("updated-lockdown").items() if "New policy" in k}
+    assert len(notices) == 4
+    assert all("It was not in this school year's annual reminder" in t for t in notices.values())
+    chasers = texts("chase")
+    assert sum("Lockdown Procedure" in k for k in chasers) == 4       # its own, 14 days on
+    annual_chasers = {k: v for k, v in texts("chase").items() if "Lockdown" not in k}
+    assert annual_chasers and all("Lockdown" not in t for t in annual_chasers.values())

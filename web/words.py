@@ -33,6 +33,8 @@ def stage_words(kind: str, stage: str, period: str, chase_days: tuple[int, ...])
         if days in chase_days and chase_days.index(days) < len(ORDINALS):
             return f"{ORDINALS[chase_days.index(days)]} chaser, after {days} days"
         return f"chaser after {days} days"
+    if kind == Kind.UPDATED:
+        return "a new policy" if period == "v1" else f"version {period.removeprefix('v')}"
     if m := re.fullmatch(r"(\d{4})-W(\d{2})", period):
         monday = date.fromisocalendar(int(m[1]), int(m[2]), 1)
         return f"week of {monday.day} {monday:%B}"

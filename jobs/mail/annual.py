@@ -29,6 +29,8 @@ def content(message: Message, run: RunCache, now: datetime) -> Content:
     year = message.period
     chase = message.kind == Kind.CHASE
     roles = tuple(sorted(person.roles)) if person else None
+    if chase:               # the reminder's own list: a policy adopted since has its notice
+        today = min(today, run.memo(("annual asked", year), lambda: _asked(run, year)))
     items = reading_items(run, roles, today) if roles is not None else []
     confirmed = run.confirmed_by(message.person_key)
     done = tuple(counts_now(i["policy"], confirmed.get((i["policy"].id, i["policy"].version),
@@ -43,6 +45,11 @@ def content(message: Message, run: RunCache, now: datetime) -> Content:
         "items": listed, "listing_text": text, "listing_html": html,
         "year": year.replace("-", "/"), "confirm_link": f"{run.base_url}/confirm/{token}",
         "final": chase and bool(ladder) and message.stage == f"chase-{ladder[-1]}"})
+
+
+def _asked(run: RunCache, year: str) -> date:
+    first = run.register.outbox.first_decided(Kind.REMINDER, year)
+    return first.date() if first else date.max
 
 
 def _listing(run: RunCache, template: str, roles: tuple[str, ...] | None, today: date,

@@ -50,7 +50,7 @@ KINDS: dict[tuple[Kind, bool], Callable[[Message, RunCache, datetime], Content]]
 # Messages that ask someone to read and confirm are rendered once for everyone who gets the
 # same text, and filled in per person: the template and the field that holds its link.
 MERGED = {"annual": "confirm_link", "annual_chase": "confirm_link", "updated": "ack_link",
-          "chase": "ack_link"}
+          "new_policy": "ack_link", "chase": "ack_link"}
 
 
 class Composer:

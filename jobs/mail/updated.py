@@ -2,7 +2,8 @@
 adopts a changed text. It quotes the changed passages (cut to their sentences) and the
 reviewers' notes, attaches the new text and a Word document of the tracked changes, and asks
 them to read and confirm through a personal link. Its chasers (``chase``) ask again whoever
-has not confirmed."""
+has not confirmed. The new policy notice is its sibling: to those asked to read a policy
+adopted after this school year's annual reminder went, with the text attached."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ def content(message: Message, run: RunCache, now: datetime) -> Content:
         ladder = run.config.chase_after_days
         context["final"] = bool(ladder) and message.stage == f"chase-{ladder[-1]}"
         return Content("chase", context, attached)
+    if policy.version == 1:          # a policy new since this year's annual reminder
+        return Content("new_policy", context, attached)
     context |= run.memo(("update notes", policy.id, policy.version),
                         lambda: _what_changed(policy, run, today))
     return Content("updated", context, [*attached, run.changes(policy, today)[1]])

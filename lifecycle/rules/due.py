@@ -366,10 +366,12 @@ class Rules:
         adopted by then."""
         return [p for p in self.policies if p.reminder_audience and p.first_adopted <= day]
 
-    def done_reading(self, day: date) -> set[str]:
+    def done_reading(self, day: date, listed_by: date | None = None) -> set[str]:
         """Whoever has confirmed every policy of the annual reminder that applies to them,
-        as it counts on ``day``."""
-        policies = self.reminded(day)
+        as it counts on ``day``; ``listed_by``: only the policies adopted by then (those
+        the reminder listed: one adopted since has its own notice and chasers)."""
+        policies = [p for p in self.reminded(day)
+                    if listed_by is None or p.first_adopted <= listed_by]
         key = (self.year_of(day), tuple(p.id for p in policies))
         if key not in self._bundle_done:
             pending: set[str] = set()
@@ -402,13 +404,36 @@ class Rules:
 
     def _updated(self, policy: PolicyRecord, record: Record, today: date,
                  closed: bool) -> list[Batch]:
-        if policy.version < 2 or today < policy.adopted:
+        """The notice of a new version to its audience; for a policy first adopted after
+        this school year's annual reminder went (a new policy), to those asked to read it
+        whose reminder did not list it."""
+        if today < policy.adopted:
             return []
         adopted = policy.adopted
-        audience = [r for r in self.audience(policy.audiences, today)
-                    if (r.person.start_date or date.min) <= adopted]
+        if policy.version >= 2:
+            wanted = self.audience(policy.audiences, today)
+        else:
+            wanted = self._new_to(policy, record, today)
+        audience = [r for r in wanted if (r.person.start_date or date.min) <= adopted]
         group = (UPDATED, policy.id, f"v{policy.version}", "")
         return self._once_each(group, adopted, today, audience, record, closed)
+
+    def annual_asked(self, record: Record, today: date) -> date | None:
+        """The day this school year's annual reminder first went, if it has."""
+        year = self.year_of(today)
+        return min((day for period, day in record.requests.get("", {}) if period == year),
+                   default=None)
+
+    def _new_to(self, policy: PolicyRecord, record: Record, today: date) -> list[Recipient]:
+        """Who must be told of a policy new since this year's annual reminder: its readers,
+        less anyone whose annual reminder came after it was adopted (and so listed it)."""
+        annual = self.annual_asked(record, today)
+        if not policy.reminder_audience or annual is None or policy.first_adopted <= annual:
+            return []
+        listed = {k for (period, day), batches in record.requests.get("", {}).items()
+                  if period == self.year_of(today) and day >= policy.first_adopted
+                  for batch in batches for k in batch}
+        return [r for r in self.audience(policy.reminder_audience, today) if r.key not in listed]
 
     def _chase(self, policy: PolicyRecord, record: Record, today: date,
                closed: bool) -> list[Batch]:
@@ -425,8 +450,9 @@ class Rules:
         year = self.year_of(today)
         requests = {(period, asked): batches for (period, asked), batches
                     in record.requests.get("", {}).items() if period == year}
+        listed_by = self.annual_asked(record, today)
         return self._ladder("", requests, record, today, closed,
-                            lambda: self.done_reading(today))
+                            lambda: self.done_reading(today, listed_by))
 
     def _ladder(self, policy_id: str, requests: dict[tuple[str, date], list[tuple[str, ...]]],
                 record: Record, today: date, closed: bool,
