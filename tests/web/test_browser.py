@@ -68,14 +68,32 @@ def new_page(b: Any, **options: Any) -> Any:
                          **options).new_page()
 
 
+WIDTHS = (320, 390, 1280)      # the smallest phones, a common phone, a laptop
+
+
 def check(page: Any, name: str) -> None:
-    """No WCAG 2.2 A/AA violations; a screenshot when asked for."""
-    found = [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3])
-             for v in axe_violations(page)]
-    assert found == [], (name, found)
+    """At each of WIDTHS: no WCAG 2.2 A/AA violations and nothing wider than the screen (no
+    sideways scrolling); a screenshot when asked for."""
+    size = page.viewport_size
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        found = [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3])
+                 for v in axe_violations(page)]
+        assert found == [], (name, width, found)
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= width, (name, width, wide, _widest(page, width))
+    page.set_viewport_size(size)
     folder = os.environ.get("POLICY_LIFECYCLE_SCREENSHOTS")
     if folder:
         page.screenshot(path=str(Path(folder) / f"web-{name}.png"), full_page=False)
+
+
+def _widest(page: Any, width: int) -> list[str]:
+    """The elements that reach past the screen's right edge, for the failure message."""
+    return page.evaluate("""(width) => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > width + 1)
+        .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + e.textContent.slice(0, 30))""",
+                         width)
 
 
 def test_staff_confirm_and_the_office_sees_it(site: tuple[str, Server], initialised: Path,
@@ -339,3 +357,33 @@ def test_the_office_never_needs_a_terminal(site: tuple[str, Server], initialised
     assert b"brennan" not in db.read_bytes().lower()
     for mail in (initialised / "mail").rglob("*.eml"):
         assert b"brennan" not in mail.read_bytes().lower()
+
+
+def test_the_other_pages_fit_a_phone_too(site: tuple[str, Server], initialised: Path,
+                                         run: Run, tmp_path: Path) -> None:
+    """The pages the other tests do not reach, public and office, at every width: a staff
+    member's page for one version (from an update notice), its thanks, a missing page, and
+    the website section `publish` writes (index and a policy)."""
+    from lifecycle.actions.confirmations import Ack, make_token
+
+    base, _ = site
+    secret = (initialised / "secret.key").read_text().strip().encode()
+    ref = sqlite3.connect(initialised / "register.db").execute(
+        "SELECT ref FROM people WHERE email = 'l.brennan@example.org'").fetchone()[0]
+    link = f"{base}/ack/" + make_token(secret, Ack("l.brennan@example.org", "social-networking",
+                                                   1, "2026-27"), ref)
+    out = tmp_path / "site"
+    assert run("publish", "--out", str(out)).exit_code == 0
+    with browser() as b:
+        page = new_page(b)
+        page.goto(link)
+        check(page, "ack")
+        page.get_by_role("button", name="I have read and understood").click()
+        page.wait_for_selector("text=Thank you")
+        check(page, "ack-done")
+        page.goto(f"{base}/no-such-page")
+        check(page, "not-found")
+        page.goto((out / "index.html").as_uri())
+        check(page, "site-index")
+        page.goto((out / "social-networking.html").as_uri())
+        check(page, "site-policy")
