@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -168,6 +169,13 @@ def compare_versions(source: Facts, policy_id: str, older: int, newer: int,
                _key(fmt, old.as_key(), new.as_key(), old.body, new.body), makers[fmt])
               for fmt in formats if fmt != "text"]
     return comparison, _cached(out_dir, wanted) if wanted else []
+
+
+def named_for_people(title: str, what: str, fmt: str) -> str:
+    """A file name a governor recognises: 'Policy for Social Networking - draft for the
+    meeting of 14 January 2027.docx' (characters no file system takes become '-')."""
+    safe = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "-", f"{title} - {what}").strip(" .-")
+    return f"{safe}.{fmt}"
 
 
 def draft_file_name(facts: VersionFacts, fmt: str, changes: bool = False) -> str:

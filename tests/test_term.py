@@ -127,8 +127,11 @@ def test_a_draft_in_the_pack_says_which_meeting_and_the_review_it_would_get(
     documents = {part.get_filename(): Document(io.BytesIO(part.get_content()))
                  for part in message.iter_attachments()
                  if (part.get_filename() or "").endswith(".docx")}
-    drafts = [d for name, d in documents.items() if "draft" in name]
-    assert len(drafts) == 2                             # the draft and its tracked changes
+    assert sorted(documents) == [                       # named for people, not for a hash
+        "Policy for Social Networking - draft for the meeting of 14 January 2027, changes "
+        "tracked.docx", "Policy for Social Networking - draft for the meeting of 14 January "
+        "2027.docx"]
+    drafts = list(documents.values())
     for document in drafts:
         facts = next(p.text for p in document.paragraphs if p.style.name == "Policy Facts")
         footer = document.sections[0].footer.paragraphs[0].text
@@ -179,3 +182,42 @@ def test_a_policy_added_after_the_annual_reminder_is_announced_and_chased_on_its
     assert sum("Lockdown Procedure" in k for k in chasers) == 4       # its own, 14 days on
     annual_chasers = {k: v for k, v in texts("chase").items() if "Lockdown" not in k}
     assert annual_chasers and all("Lockdown" not in t for t in annual_chasers.values())
+
+
+def test_governors_reach_the_agenda_and_the_draft_without_the_office_login(
+        run: Run, people: Path, tmp_path: Path) -> None:
+    """#28 (12): the pack's links are the members' own (signed), not the office's pages."""
+    import email
+    import re
+    from email import policy as email_policy
+
+    from starlette.testclient import TestClient
+
+    from lifecycle.register.instance import Instance
+    from web.app import create_app
+
+    assert run("meetings", "add", "2027-01-14", "--body", "Governing Body",
+               "--now", at(date(2026, 11, 24))).exit_code == 0
+    draft = tmp_path / "proposed.md"
+    draft.write_text("# Policy for Social Networking\n\nStaff never befriend pupils online.\n")
+    assert run("draft", "add", POLICY, str(draft), "--now", at(date(2026, 12, 10))).exit_code == 0
+    assert run("tick", "--now", at(date(2027, 1, 4))).exit_code == 0
+    pack = next(p for p in (people / "mail").rglob("pack-*.eml")
+                if "chair.governor@example.org" in p.read_text())
+    message = email.message_from_bytes(pack.read_bytes(), policy=email_policy.default)
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "/admin/" not in text
+    agenda = re.search(r"http://127\.0\.0\.1:8080(/agenda/[^/\s]+)", text)[1]  # type: ignore[index]
+    assert f"{agenda}/{POLICY}" in text                   # "The draft online"
+    clock = datetime.combine(date(2027, 1, 5), time(9), tzinfo=LONDON)
+    with TestClient(create_app(Instance.at(people), clock=lambda: clock),
+                    base_url="http://127.0.0.1:8080") as client:
+        page = client.get(agenda)
+        assert page.status_code == 200 and "Read the draft" in page.text
+        shown = client.get(f"{agenda}/{POLICY}")
+        assert "Draft for the meeting of 14 January 2027" in shown.text
+        assert "Staff never befriend pupils online." in shown.text
+        word = client.get(f"{agenda}/{POLICY}.docx")
+        assert "draft%20for%20the%20meeting%20of%2014%20January%202027.docx" in \
+            word.headers["content-disposition"]
+        assert client.get(agenda[:-3] + "abc").status_code == 404     # altered: refused

@@ -23,7 +23,18 @@ from starlette.routing import Mount, Route
 
 from lifecycle.register.instance import Instance
 
-from . import auth, catalogue, confirm, dashboard, mail, meetings, people, policies, public
+from . import (
+    agenda,
+    auth,
+    catalogue,
+    confirm,
+    dashboard,
+    mail,
+    meetings,
+    people,
+    policies,
+    public,
+)
 from .middleware import BodyLimit, SecurityHeaders
 from .pages import Problem, problem_page
 from .site import Site
@@ -54,6 +65,7 @@ def create_app(inst: Instance, clock: Any = None) -> Starlette:
     ], routes=[
         *public.routes,
         *confirm.routes,
+        *agenda.routes,
         *meetings.calendar_routes,
         Route("/admin", dashboard.dashboard, middleware=who_is_asking),
         Mount("/admin", routes=office, middleware=who_is_asking),

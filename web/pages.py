@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.authentication import requires
 from starlette.concurrency import run_in_threadpool
@@ -223,8 +223,11 @@ def article(path: Path) -> str:
 
 
 def download(body: bytes, name: str, media_type: str) -> Response:
-    return Response(body, media_type=media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    """A file to save, under ``name`` (RFC 6266: an ASCII fallback, and the name in UTF-8)."""
+    plain = name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "-")
+    return Response(body, media_type=media_type, headers={
+        "Content-Disposition": f"attachment; filename=\"{plain}\"; "
+                               f"filename*=UTF-8''{quote(name, safe='')}"})
 
 
 def csv_download(name: str, header: list[str], rows: Iterable[Iterable[object]]) -> Response:

@@ -9,7 +9,8 @@ from datetime import date, datetime
 from typing import Any
 
 from documents.calendar import meeting_event
-from documents.publish import render_draft
+from documents.publish import named_for_people, render_draft
+from lifecycle.actions.confirmations import agenda_token
 from lifecycle.register.outbox import Message
 from lifecycle.values.dates import long_date
 from lifecycle.values.errors import LifecycleError
@@ -35,24 +36,27 @@ def content(message: Message, run: RunCache, now: datetime) -> Content:
         raise LifecycleError(f"{message.period}: the meeting is cancelled or gone")
     items = run.agenda(meeting)
     terms = run.config.terms
+    agenda_link = f"{run.base_url}/agenda/{agenda_token(run.secret, meeting.id)}"
     listed, parts = [], []
     for item in items:
         documents = _documents(item.policy, run, today)
+        draft = run.open_drafts().get(item.policy.id)
         parts += [mime for _, mime in documents]
         due = due_phrase(item.policy.review_due, terms)
         state = (f"Review overdue: it was due by {due}." if item.reason == "overdue" else
                  f"Review due by {due}." if item.reason == "due" else
                  f"Review due by {due}; a revised text is proposed.")
         listed.append({"policy": item.policy, "reason": item.reason, "state": state,
-                       "draft": run.open_drafts().get(item.policy.id), "due_long": due,
+                       "draft": draft, "due_long": due,
                        "files": [name for name, _ in documents],
-                       "link": f"{run.base_url}/policies/{item.policy.id}"})
+                       "link": f"{agenda_link}/{item.policy.id}" if draft
+                       else f"{run.base_url}/policies/{item.policy.id}"})
     parts.append(calendar_part(meeting_event(meeting, items, run.domain, run.config.tz, now)))
     context = {"meeting": meeting_context(meeting), "items": listed,
                "office_copy": message.office_copy, "recorder": run.recorder(today),
                "you_record": run.records(message.person_key, today),
                "feed_link": run.feed_link(message.person_key),
-               "agenda_link": f"{run.base_url}/admin/meetings/{meeting.id}"}
+               "agenda_link": agenda_link}
     return Content("pack", context, parts)
 
 
@@ -60,9 +64,17 @@ def _documents(policy: PolicyRecord, run: RunCache, today: date) -> list[tuple[s
     """(file name, MIME part): the draft and its tracked changes, or the current text."""
     draft = run.open_drafts().get(policy.id)
     if draft is None:
-        return [(run.document(policy, today)[0], run.document_part(policy, today))]
+        name = named_for_people(policy.title, f"version {policy.version}", "docx")
+        return run.memo(("current", policy.id, policy.version), lambda: [
+            (name, attachment(name, run.document(policy, today)[1]))])
 
     def render() -> list[tuple[str, bytes]]:
-        files = render_draft(run.register.policies, policy.id, run.rendered_root / policy.id, today)
-        return [(f.path.name, attachment(f.path.name, f.path.read_bytes())) for f in files]
-    return run.memo(("draft", policy.id, draft.sha256), render)
+        policies = run.register.policies
+        files = render_draft(policies, policy.id, run.rendered_root / policy.id, today)
+        standing = policies.draft_facts(policy.id, today).standing
+        what = standing[0].lower() + standing[1:]
+        names = [named_for_people(policy.title, what, "docx"),
+                 named_for_people(policy.title, f"{what}, changes tracked", "docx")]
+        return [(name, attachment(name, f.path.read_bytes()))
+                for name, f in zip(names, files, strict=True)]
+    return run.memo(("draft", policy.id, draft.sha256, today), render)

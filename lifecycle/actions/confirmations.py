@@ -29,6 +29,7 @@ SECRET_FILE = "secret.key"
 _SALT = "policy-lifecycle/ack"
 _CALENDAR_SALT = "policy-lifecycle/calendar"
 _BUNDLE_SALT = "policy-lifecycle/annual"
+_AGENDA_SALT = "policy-lifecycle/agenda"
 # The last chaser is given a week to be read before the person is listed as not confirmed.
 GRACE_AFTER_LAST_CHASER = timedelta(days=7)
 ASK_THE_OFFICE = "Please ask the school office for a new link."
@@ -124,6 +125,25 @@ def read_calendar_token(secret: bytes, token: str, key_of: KeyOf) -> str:
 def annual_token(secret: bytes, ref: str, year: str) -> str:
     """A person's page for one school year's annual reminder: every policy it lists."""
     return _dumps(secret, _BUNDLE_SALT, ref, year)
+
+
+def agenda_token(secret: bytes, meeting_id: int) -> str:
+    """A meeting's agenda and drafts for its members: one link for the meeting (not
+    personal: a governor may pass it to another), signed so that no other meeting's can be
+    guessed from it."""
+    token: str = _serializer(secret, _AGENDA_SALT).dumps(meeting_id)
+    return token
+
+
+def read_agenda_token(secret: bytes, token: str) -> int:
+    try:
+        meeting_id = _serializer(secret, _AGENDA_SALT).loads(token)
+    except (BadSignature, ValueError, TypeError):
+        meeting_id = None
+    if not isinstance(meeting_id, int) or isinstance(meeting_id, bool):
+        raise BadToken("This agenda link is not valid: it may have been altered or cut "
+                       "short. Please ask the clerk for the link again.")
+    return meeting_id
 
 
 def read_annual_token(secret: bytes, token: str, key_of: KeyOf) -> tuple[str, str]:

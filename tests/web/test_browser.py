@@ -361,10 +361,11 @@ def test_the_office_never_needs_a_terminal(site: tuple[str, Server], initialised
 
 def test_the_other_pages_fit_a_phone_too(site: tuple[str, Server], initialised: Path,
                                          run: Run, tmp_path: Path) -> None:
-    """The pages the other tests do not reach, public and office, at every width: a staff
-    member's page for one version (from an update notice), its thanks, a missing page, and
-    the website section `publish` writes (index and a policy)."""
-    from lifecycle.actions.confirmations import Ack, make_token
+    """The pages the other tests do not reach, public and office, at every width: the
+    governors' agenda and a draft (from a review pack), a staff member's page for one version
+    (from an update notice), its thanks, a missing page, and the website section `publish`
+    writes (index and a policy)."""
+    from lifecycle.actions.confirmations import Ack, agenda_token, make_token
 
     base, _ = site
     secret = (initialised / "secret.key").read_text().strip().encode()
@@ -374,8 +375,20 @@ def test_the_other_pages_fit_a_phone_too(site: tuple[str, Server], initialised: 
                                                    1, "2026-27"), ref)
     out = tmp_path / "site"
     assert run("publish", "--out", str(out)).exit_code == 0
+    assert run("meetings", "add", "2026-12-10", "--body", "Governing Body",
+               "--now", "2026-11-24T09:00").exit_code == 0
+    draft = tmp_path / "draft.md"
+    draft.write_text("# Policy for Social Networking\n\nA shorter text for the governors.\n")
+    assert run("draft", "add", "social-networking", str(draft),
+               "--now", "2026-11-24T09:00").exit_code == 0
+    agenda = f"{base}/agenda/{agenda_token(secret, 1)}"
     with browser() as b:
         page = new_page(b)
+        page.goto(agenda)
+        check(page, "agenda-governors")
+        page.get_by_role("link", name="Read the draft of the Policy for Social Networking").click()
+        page.wait_for_selector("text=Draft for the meeting of 10 December 2026")
+        check(page, "draft-governors")
         page.goto(link)
         check(page, "ack")
         page.get_by_role("button", name="I have read and understood").click()
