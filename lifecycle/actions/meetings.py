@@ -20,6 +20,7 @@ from lifecycle.actions.policies import (
 )
 from lifecycle.register.store import Register
 from lifecycle.rules.agenda import AgendaItem, agenda, stale_dates
+from lifecycle.values.dates import long_date
 from lifecycle.values.errors import InputError, LifecycleError, Remedy
 from lifecycle.values.model import Draft, Kind, Meeting, PolicyRecord, Review, text_hash
 
@@ -31,9 +32,9 @@ class ChangedSincePack(LifecycleError):
 
     def __init__(self, policy_id: str, uploaded: datetime, pack: datetime) -> None:
         super().__init__(
-            f"{policy_id}: the draft was replaced on {uploaded:%d %B %Y at %H:%M}, after the "
-            f"review pack went out ({pack:%d %B %Y}): the governors may not have seen this "
-            "text")
+            f"the draft was replaced on {long_date(uploaded.date())} at {uploaded:%H:%M}, after "
+            f"the review pack went out ({long_date(pack.date())}): the governors may not have "
+            "seen this text")
 
 
 def add_meeting(register: Register, bodies: dict[str, tuple[str, ...]], body: str, day: date,
@@ -41,7 +42,7 @@ def add_meeting(register: Register, bodies: dict[str, tuple[str, ...]], body: st
     check_body(body, bodies, "approving_body")
     with register.transaction():
         if register.meetings.on(body, day) is not None:
-            raise InputError(f"the {body} already meets on {day}", field="meeting_day")
+            raise InputError(f"the {body} already meets on {long_date(day)}", field="meeting_day")
         return register.meetings.add(body, day, at, name or f"{body} meeting", now)
 
 

@@ -287,7 +287,8 @@ def test_a_draft_changed_after_the_pack_needs_confirmation(run: Run, people: Pat
     refused = run("approve", "social-networking", "--meeting", "2026-12-03",
                   "--now", "2026-12-04T09:00")
     assert refused.exit_code == 1
-    assert "after the review pack went out" in refused.output
+    assert "Error: the draft was replaced on 26 November 2026 at 09:00, after the review pack " \
+           "went out (24 November 2026)" in refused.output     # no id (the page adds the title)
     assert "--changed-since-pack" in refused.output
     done = run("approve", "social-networking", "--meeting", "2026-12-03",
                "--changed-since-pack", "--now", "2026-12-04T09:00")
