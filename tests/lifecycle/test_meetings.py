@@ -168,10 +168,11 @@ def test_a_school_year_of_meetings(run: Run, school: Instance, tmp_path: Path) -
     assert [t in body for t in ("Policy for Social Networking", "Attendance Policy",
                                 "Anti-bullying Policy", "Charging")] == [True, True, True, False]
     assert "To approve: the draft (Volunteers included)" in body
-    assert sorted(files) == sorted([
-        "social-networking-v1.docx", "attendance-v1.docx",
-        f"anti-bullying-draft-{version.sha256[:8]}.docx",
-        f"anti-bullying-v1-draft-changes-{version.sha256[:8]}.docx", "meeting.ics"])
+    assert sorted(files) == sorted([        # named for the governors who open them
+        "Policy for Social Networking - version 1.docx", "Attendance Policy - version 1.docx",
+        "Anti-bullying Policy - draft for the meeting of 18 March 2027.docx",
+        "Anti-bullying Policy - draft for the meeting of 18 March 2027, changes tracked.docx",
+        "meeting.ics"])
     body, _ = agendas["Review pack: Full Governing Body meeting, 8 July 2027 (1 policy)"]
     assert "Charging and Remissions Policy" in body
     # the approval: bound to the meeting, the minute and the text
