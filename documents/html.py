@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -57,13 +58,28 @@ def render_changes_html(comparison: Comparison, older: VersionFacts,
     if isinstance(first, Element) and first.tag == "h1":
         heading = Markup("".join(serialise(c) for c in first.children))
         children.pop(0)
+    body, marked = _first_change_marked("\n".join(serialise(c) for c in children))
+    page = f"/policies/{newer.policy_id}" + (f"/v{newer.version}" if newer.superseded_by else "")
     return _env.get_template("changes.html").render(
         older=older, meta=newer, heading=heading, summary=comparison.summary(),
         changed=comparison.changed, older_adopted=long_date(older.adopted),
-        adopted=long_date(newer.adopted),
-        body=Markup("\n".join(serialise(c) for c in children)),
+        adopted=long_date(newer.adopted), body=Markup(body), first_change=marked,
+        links={"page": page, "tracked": f"{page}/changes.docx"},
         css=Markup((TEMPLATES / "page.css").read_text(encoding="utf-8")),
     )
+
+
+_CHANGE = re.compile(r"<(ins|del)\b|<(\w+)(?=[^>]*\sdata-change=)")
+
+
+def _first_change_marked(html: str) -> tuple[str, bool]:
+    """The body with id="first-change" on its first marked change, so that a reader on a
+    phone can jump to it; and whether there was one."""
+    found = _CHANGE.search(html)
+    if found is None:
+        return html, False
+    end = found.end(1) if found.group(1) else found.end(2)
+    return f'{html[:end]} id="first-change"{html[end:]}', True
 
 
 @dataclass(frozen=True)

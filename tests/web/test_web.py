@@ -120,7 +120,16 @@ def test_the_changes_pages(run: Run, client: TestClient, inst: Instance, tmp_pat
     latest = client.get("/policies/social-networking/changes")
     assert latest.status_code == 200
     assert "1 passage changed: 1 word deleted, 1 inserted" in latest.text
-    assert re.search(r"<del><span[^>]*>deleted text: </span>Bebo</del>", latest.text)
+    assert re.search(r"<del[^>]*><span[^>]*>deleted text: </span>Bebo</del>", latest.text)
+    # a way on from it (#28, 15): to the first change, the policy, the Word copy
+    assert 'href="#first-change"' in latest.text and 'id="first-change"' in latest.text
+    assert 'href="/policies/social-networking"' in latest.text
+    assert client.get("/policies/social-networking/changes.docx").status_code == 200
+    secret = inst.root.joinpath("secret.key").read_text().strip().encode()
+    ack = "/ack/" + make_token(secret, Ack("d.okafor@example.org", "social-networking", 2,
+                                           "2026-27"), ref_of(inst, "d.okafor@example.org"))
+    assert 'href="/policies/social-networking/v2/changes">See what changed in version 2' in \
+        client.get(ack).text
     assert latest.text == client.get("/policies/social-networking/v2/changes").text
     tracked = client.get("/policies/social-networking/v2/changes.docx")
     assert tracked.headers["content-type"].startswith("application/vnd.openxmlformats")
