@@ -31,6 +31,13 @@ from .site import Site
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 TEMPLATES.env.filters["long_date"] = long_date
 TEMPLATES.env.filters["fromjson"] = json.loads
+# a person's fields as the People page names and shows them
+PERSON_LABELS = {"name": "Name", "email": "Email", "roles": "Roles",
+                 "start_date": "Start date", "end_date": "Leaving date"}
+TEMPLATES.env.filters["person_label"] = lambda field: PERSON_LABELS.get(field, field)
+TEMPLATES.env.filters["person_value"] = lambda value: (
+    long_date(value) if isinstance(value, date) else "; ".join(value)
+    if isinstance(value, tuple | list) else str(value) if value else "–")
 TEMPLATES.env.filters["when"] = lambda moment: (
     f"{long_date(moment)}, {moment:%H:%M}" if moment else "")
 # Any form, an uploaded policy included: a Word file may carry pictures, but the register

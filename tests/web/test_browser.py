@@ -308,6 +308,7 @@ def test_the_office_never_needs_a_terminal(site: tuple[str, Server], initialised
         page.get_by_role("button", name="Add the policy").click()
         page.wait_for_selector("#file-error")
         assert "policy.docx" in page.locator("#file-error").inner_text()
+        assert "Choose the file again" in page.locator("#file-hint").inner_text()
         check(page, "policy-add-error")
         page.get_by_label("The policy (Word .docx or Markdown)").set_input_files(
             {"name": "huge.docx", "mimeType": "application/octet-stream",

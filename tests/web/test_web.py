@@ -888,3 +888,14 @@ def test_the_review_form_takes_dates_as_people_in_england_write_them(
     assert "next review due 31 July 2029." in recorded.text
     policy = inst.register().policies.get("social-networking")
     assert policy is not None and policy.review_due.isoformat() == "2029-07-31"
+
+
+def test_the_preview_says_a_change_as_the_people_page_does(client: TestClient,
+                                                           inst: Instance) -> None:
+    """#28 (16): 'Leaving date: – → 31 December 2026', not 'end date: – → 2026-12-31'."""
+    login(client)
+    staff = (b"name,email,roles,start_date,end_date\n"
+             b"Lucy Brennan,l.brennan@example.org,staff,2019-09-01,31/12/2026\n")
+    page = _upload_staff(client, staff)
+    assert "Leaving date: – → 31 December 2026" in page
+    assert "end date" not in page and "2026-12-31" not in page
