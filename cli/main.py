@@ -30,6 +30,7 @@ OPTION_OF = {
     "approver": "--approver", "adopted": "--adopted", "review_due": "--review-due",
     "review_interval": "--interval", "audiences": "--audiences",
     "reminder_audience": "--reminder-audience", "statutory": "--from-catalogue",
+    "reason": "--reason",
 }
 # The domain's remedies as the command line offers them.
 REMEDY_WORDS = {
@@ -396,12 +397,15 @@ def publish(ctx: click.Context, out: Path, now_text: str | None) -> None:
                + ("" if site.pdfs else f", without PDFs: {site.note}") + ".")
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="A JSON list, one object per entry.")
 @now_option
 @click.pass_context
 def catalogue(ctx: click.Context, as_json: bool, now_text: str | None) -> None:
-    """The statutory policies this school must keep, each present, overdue or missing."""
+    """The statutory policies this school must keep, each present, overdue, missing or not
+    applicable here (mark one with 'catalogue not-applicable')."""
+    if ctx.invoked_subcommand is not None:
+        return
     from lifecycle.actions import operations
 
     inst = _open(ctx)
@@ -409,16 +413,44 @@ def catalogue(ctx: click.Context, as_json: bool, now_text: str | None) -> None:
     if as_json:
         _print_json([s.as_json() for s in found])
         return
-    click.echo(_table([(s.entry.id, s.entry.title, s.state.upper() if s.state != "present"
-                        else s.state, ", ".join(p.id for p in s.policies) or "-",
+    click.echo(_table([(s.entry.id, s.entry.title, s.state.upper() if s.gap else s.state,
+                        ", ".join(p.id for p in s.policies) or s.reason or "-",
                         s.entry.review + ("" if s.entry.basis == "duty" else " (recommended)"),
                         "yes" if s.entry.publish else "no") for s in found],
                       ["ENTRY", "TITLE", "STATE", "POLICY", "REVIEW", "PUBLISH"]))
     counts = {state: sum(s.state == state for s in found)
-              for state in ("present", "overdue", "missing")}
+              for state in ("present", "overdue", "missing", "not applicable")}
     click.echo(f"{len(found)} statutory policies for a {inst.config.school_type} "
                f"{inst.config.phase} school: " + ", ".join(f"{n} {k}" for k, n in counts.items())
                + ". Add one with: policies add FILE --from-catalogue ENTRY ...")
+
+
+@catalogue.command("not-applicable")
+@click.argument("entry", metavar="ENTRY")
+@click.option("--reason", required=True, help="Why it does not apply here (shown with it).")
+@now_option
+@click.pass_context
+def catalogue_not_applicable(ctx: click.Context, entry: str, reason: str,
+                             now_text: str | None) -> None:
+    """Mark a statutory entry as not applicable here: no longer 'missing' in the digest."""
+    from lifecycle.actions import operations
+
+    inst = _open(ctx)
+    found = operations.mark_not_applicable(inst, entry, reason, _who(), _now(inst, now_text))
+    click.echo(f"{found.title}: marked not applicable here ({' '.join(reason.split())}).")
+
+
+@catalogue.command("applicable")
+@click.argument("entry", metavar="ENTRY")
+@now_option
+@click.pass_context
+def catalogue_applicable(ctx: click.Context, entry: str, now_text: str | None) -> None:
+    """Undo 'not-applicable': the entry counts again."""
+    from lifecycle.actions import operations
+
+    inst = _open(ctx)
+    found = operations.mark_applicable(inst, entry, _who(), _now(inst, now_text))
+    click.echo(f"{found.title}: applies here again.")
 
 
 def _roles(text: str) -> list[str]:

@@ -221,3 +221,45 @@ def test_governors_reach_the_agenda_and_the_draft_without_the_office_login(
         assert "draft%20for%20the%20meeting%20of%2014%20January%202027.docx" in \
             word.headers["content-disposition"]
         assert client.get(agenda[:-3] + "abc").status_code == 404     # altered: refused
+
+
+def test_a_statutory_entry_can_be_marked_not_applicable_with_a_reason(
+        run: Run, people: Path) -> None:
+    """#28 (17): "25 missing" can be cleared: an entry that does not apply here is marked so,
+    with the school's reason, shown with it, and leaves the digest and the dashboard."""
+    from starlette.testclient import TestClient
+    from test_web import PASSWORD, csrf_of, login
+
+    from lifecycle.register.instance import Instance
+    from web.admin import set_password
+    from web.app import create_app
+
+    listed = json.loads(run("catalogue", "--json").output)
+    missing = [e["id"] for e in listed if e["state"] == "missing"]
+    refused = run("catalogue", "not-applicable", missing[0], "--reason", " ")
+    assert refused.exit_code == 1 and "say why it does not apply here" in refused.output
+    done = run("catalogue", "not-applicable", missing[0], "--reason", "No boarders here")
+    assert done.exit_code == 0
+    after = {e["id"]: e for e in json.loads(run("catalogue", "--json").output)}
+    assert after[missing[0]]["state"] == "not applicable"
+    assert after[missing[0]]["not_applicable_because"] == "No boarders here"
+    assert "1 not applicable" in run("catalogue").output
+    inst = Instance.at(people)
+    set_password(inst, PASSWORD, datetime.now(LONDON))
+    with TestClient(create_app(inst), base_url="http://127.0.0.1:8080") as client:
+        login(client)
+        dashboard = client.get("/admin").text
+        assert f"{len(missing) - 1} missing" in dashboard
+        page = client.post(f"/admin/catalogue/{missing[1]}/not-applicable",
+                           data={"csrf": csrf_of(client, "/admin/catalogue"),
+                                 "reason": "Not a secondary school"}).text
+        assert "marked not applicable here" in page and "Not a secondary school" in page
+        page = client.post(f"/admin/catalogue/{missing[0]}/applicable",
+                           data={"csrf": csrf_of(client, "/admin/catalogue")}).text
+        assert "applies here again" in page
+    assert run("tick", "--now", at(date(2026, 11, 24))).exit_code == 0
+    [digest] = (people / "mail").rglob("digest-*.eml")
+    assert f"Statutory policies missing or overdue ({len(missing) - 1}" in digest.read_text()
+    with inst.register() as register:
+        assert [e.action for e in register.audit.log(missing[0])] == [
+            "catalogue.not_applicable", "catalogue.applicable"]

@@ -75,7 +75,7 @@ async def dashboard(request: Request) -> Response:
     mail_notices = outlook(site.register, config, now).notices(config.tz)
     titles = {row.id: row.title for row, _, _ in rows}
     return page(request, "dashboard.html", title="Office dashboard", policies=rows,
-                statutory=[s for s in statutory if s.state != "present"],
+                statutory=[s for s in statutory if s.gap],
                 failures=outbox.messages(status=Status.FAILED), counts=outbox.counts(),
                 planned=_planned(plan, titles, config.chase_after_days), days=PLAN_DAYS,
                 unconfirmed=sum(len(p.chased_out) for _, _, p in rows),

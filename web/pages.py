@@ -50,7 +50,8 @@ FORM_FIELD_OF = {"reviewed": "date", "next_review": "next", "meeting_day": "date
                  "approving_body": "body", "review_interval": "interval"}
 FIELD_LABELS = {"reviewed": "Date reviewed", "next_review": "Next review due",
                 "meeting": "Meeting", "meeting_day": "Date", "approving_body": "Body",
-                "person": "Person", "policy": "Policy", "version": "Version"}
+                "person": "Person", "policy": "Policy", "version": "Version",
+                "reason": "Why it does not apply", "statutory": "Statutory policy"}
 REMEDY_WORDS = {
     Remedy.CONFIRM: "",
     Remedy.FORCE: "",

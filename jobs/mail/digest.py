@@ -46,8 +46,8 @@ def content(message: Message, run: RunCache, now: datetime) -> Content:
 def _statutory_gaps(run: RunCache, today: date) -> list[Standing]:
     """The statutory policies this school must keep that are missing or overdue."""
     found = standings(load_catalogue(), run.register.policies.all(), run.config.school_type,
-                      run.config.phase, today)
-    return sorted((s for s in found if s.state != "present"),
+                      run.config.phase, today, run.register.exemptions.all())
+    return sorted((s for s in found if s.gap),
                   key=lambda s: (s.state != "overdue", s.entry.title))
 
 

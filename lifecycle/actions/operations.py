@@ -39,7 +39,7 @@ if TYPE_CHECKING:   # each operation imports what it uses, so a command loads on
     from lifecycle.register.outbox import Message
     from lifecycle.register.store import Register
     from lifecycle.rules.due import Batch
-    from lifecycle.values.catalogue import Standing
+    from lifecycle.values.catalogue import Entry, Standing
     from lifecycle.values.model import PolicySource
 
 
@@ -168,9 +168,34 @@ def catalogue(inst: Instance, today: date) -> list[Standing]:
 
     with inst.register() as register:
         policies = register.policies.all()
+        exempt = register.exemptions.all()
     config = inst.config
-    found = standings(load_catalogue(), policies, config.school_type, config.phase, today)
+    found = standings(load_catalogue(), policies, config.school_type, config.phase, today,
+                      exempt)
     return sorted(found, key=lambda s: s.entry.title.casefold())
+
+
+def mark_not_applicable(inst: Instance, entry_id: str, reason: str, who: str,
+                        now: datetime) -> Entry:
+    """The school says a statutory entry does not apply here, and why (never without)."""
+    from lifecycle.values.catalogue import entry, load_catalogue
+
+    found = entry(entry_id, load_catalogue())
+    if not reason.strip():
+        raise InputError("say why it does not apply here (it is shown with the entry)",
+                         field="reason")
+    with inst.register() as register:
+        register.exemptions.mark(found.id, " ".join(reason.split()), who, now)
+    return found
+
+
+def mark_applicable(inst: Instance, entry_id: str, who: str, now: datetime) -> Entry:
+    from lifecycle.values.catalogue import entry, load_catalogue
+
+    found = entry(entry_id, load_catalogue())
+    with inst.register() as register:
+        register.exemptions.clear(found.id, who, now)
+    return found
 
 
 @dataclass(frozen=True)

@@ -42,3 +42,23 @@ class Login(Part):
     def hash(self) -> str | None:
         row = self._one("SELECT password_hash FROM admin WHERE id = 1")
         return str(row[0]) if row else None
+
+
+class Exemptions(Part):
+    """Statutory entries marked "not applicable here", each with the school's reason."""
+
+    def all(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self._all("SELECT entry, reason FROM not_applicable")}
+
+    def mark(self, entry: str, reason: str, who: str, now: datetime) -> None:
+        with self.transaction():
+            self._db.execute("INSERT OR REPLACE INTO not_applicable VALUES (?, ?, ?, ?)",
+                             [entry, reason, now.isoformat(), who])
+            self.audit(now, "catalogue.not_applicable", entry, reason=reason, by=who)
+
+    def clear(self, entry: str, who: str, now: datetime) -> bool:
+        with self.transaction():
+            gone = self._db.execute("DELETE FROM not_applicable WHERE entry = ?", [entry])
+            if gone.rowcount:
+                self.audit(now, "catalogue.applicable", entry, by=who)
+            return bool(gone.rowcount)

@@ -190,3 +190,10 @@ def m009_mail_pace(db: Database) -> None:
     db.table("mail_pauses").create(
         {"id": int, "at": str, "until": str, "cause": str, "reason": str}, pk="id")
     db.table("mail_pauses").create_index(["at"])
+
+
+@migrations()
+def m010_not_applicable(db: Database) -> None:
+    """Statutory entries the school has marked not applicable here, with its reason."""
+    db.table("not_applicable").create(
+        {"entry": str, "reason": str, "marked_at": str, "marked_by": str}, pk="entry")

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from lifecycle.register.audit import Audit, Login
+from lifecycle.register.audit import Audit, Exemptions, Login
 from lifecycle.register.confirmations import Confirmations
 from lifecycle.register.meetings import Drafts, Meetings
 from lifecycle.register.people import People
@@ -27,7 +27,7 @@ from lifecycle.values.errors import InstanceError, RegisterBusy
 if TYPE_CHECKING:
     from lifecycle.register.outbox import Outbox
 
-SCHEMA_VERSION = 9          # the number of migrations in migrations.py (a test keeps it so)
+SCHEMA_VERSION = 10         # the number of migrations in migrations.py (a test keeps it so)
 BUSY_SECONDS = 30           # how long a writer waits for another to finish
 
 
@@ -60,6 +60,7 @@ class Register:
         # the aggregates, each on this connection and in its transactions
         self.audit = Audit(self)
         self.login = Login(self)
+        self.exemptions = Exemptions(self)
         self.policies = Policies(self)
         self.drafts = Drafts(self)
         self.meetings = Meetings(self)

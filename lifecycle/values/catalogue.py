@@ -94,29 +94,38 @@ class Standing:
     """One catalogue entry against this school's register."""
 
     entry: Entry
-    state: str                  # present, overdue or missing
+    state: str                  # present, overdue, missing or not applicable
     policies: tuple[PolicyRecord, ...]
+    reason: str = ""            # why the school marked it not applicable
+
+    @property
+    def gap(self) -> bool:
+        """Missing or overdue: what the digest and the dashboard report."""
+        return self.state in ("missing", "overdue")
 
     def as_json(self) -> dict[str, Any]:
         e = self.entry
         return {"id": e.id, "title": e.title, "state": self.state,
                 "policies": [p.id for p in self.policies], "approver": e.approver,
                 "review": e.review, "basis": e.basis, "publish": e.publish,
-                "applies": e.applies, "phase": e.phase, "source": e.source, "note": e.note}
+                "applies": e.applies, "phase": e.phase, "source": e.source, "note": e.note,
+                "not_applicable_because": self.reason or None}
 
 
 def standings(entries: list[Entry], policies: list[PolicyRecord], school_type: str,
-              phase: str, today: date) -> list[Standing]:
+              phase: str, today: date, exempt: dict[str, str] | None = None) -> list[Standing]:
     """Each entry that applies to this school, with the policies that claim it (by their
-    ``statutory:`` line): missing when none does, overdue when one is past its review date."""
+    ``statutory:`` line): missing when none does (not applicable, when the school has said
+    so in ``exempt``, entry -> reason), overdue when one is past its review date."""
+    exempt = exempt or {}
     out = []
     for e in entries:
         if not e.applies_to(school_type, phase):
             continue
         mine = tuple(p for p in policies if p.statutory == e.id)
-        state = ("missing" if not mine else
-                 "overdue" if any(p.review_due < today for p in mine) else "present")
-        out.append(Standing(e, state, mine))
+        state = ("not applicable" if not mine and e.id in exempt else "missing" if not mine
+                 else "overdue" if any(p.review_due < today for p in mine) else "present")
+        out.append(Standing(e, state, mine, exempt.get(e.id, "") if not mine else ""))
     return out
 
 
