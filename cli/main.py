@@ -30,7 +30,7 @@ OPTION_OF = {
     "approver": "--approver", "adopted": "--adopted", "review_due": "--review-due",
     "review_interval": "--interval", "audiences": "--audiences",
     "reminder_audience": "--reminder-audience", "statutory": "--from-catalogue",
-    "reason": "--reason",
+    "reason": "--reason", "entry": "ENTRY",
 }
 # The domain's remedies as the command line offers them.
 REMEDY_WORDS = {

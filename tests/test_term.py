@@ -236,6 +236,8 @@ def test_a_statutory_entry_can_be_marked_not_applicable_with_a_reason(
 
     listed = json.loads(run("catalogue", "--json").output)
     missing = [e["id"] for e in listed if e["state"] == "missing"]
+    unknown = run("catalogue", "not-applicable", "no-such-entry", "--reason", "x")
+    assert unknown.output.startswith("Error: ENTRY: 'no-such-entry' is not in the catalogue")
     refused = run("catalogue", "not-applicable", missing[0], "--reason", " ")
     assert refused.exit_code == 1 and "say why it does not apply here" in refused.output
     done = run("catalogue", "not-applicable", missing[0], "--reason", "No boarders here")

@@ -51,7 +51,8 @@ FORM_FIELD_OF = {"reviewed": "date", "next_review": "next", "meeting_day": "date
 FIELD_LABELS = {"reviewed": "Date reviewed", "next_review": "Next review due",
                 "meeting": "Meeting", "meeting_day": "Date", "approving_body": "Body",
                 "person": "Person", "policy": "Policy", "version": "Version",
-                "reason": "Why it does not apply", "statutory": "Statutory policy"}
+                "reason": "Why it does not apply", "statutory": "Statutory policy",
+                "entry": "Statutory policy"}
 REMEDY_WORDS = {
     Remedy.CONFIRM: "",
     Remedy.FORCE: "",

@@ -175,12 +175,20 @@ def catalogue(inst: Instance, today: date) -> list[Standing]:
     return sorted(found, key=lambda s: s.entry.title.casefold())
 
 
+def _entry(entry_id: str) -> Entry:
+    """A catalogue entry named by the person marking it (an error names that argument)."""
+    from lifecycle.values.catalogue import entry, load_catalogue
+
+    try:
+        return entry(entry_id, load_catalogue())
+    except InputError as e:
+        raise InputError(e.message, field="entry") from None
+
+
 def mark_not_applicable(inst: Instance, entry_id: str, reason: str, who: str,
                         now: datetime) -> Entry:
     """The school says a statutory entry does not apply here, and why (never without)."""
-    from lifecycle.values.catalogue import entry, load_catalogue
-
-    found = entry(entry_id, load_catalogue())
+    found = _entry(entry_id)
     if not reason.strip():
         raise InputError("say why it does not apply here (it is shown with the entry)",
                          field="reason")
@@ -190,9 +198,7 @@ def mark_not_applicable(inst: Instance, entry_id: str, reason: str, who: str,
 
 
 def mark_applicable(inst: Instance, entry_id: str, who: str, now: datetime) -> Entry:
-    from lifecycle.values.catalogue import entry, load_catalogue
-
-    found = entry(entry_id, load_catalogue())
+    found = _entry(entry_id)
     with inst.register() as register:
         register.exemptions.clear(found.id, who, now)
     return found
