@@ -77,12 +77,16 @@ def evaluate(inst: Instance, now: datetime) -> list[Decision]:
         record = register.outbox.record(*rules.history_needed(now.date()))
         decisions = rules.due(record, now)
         register.outbox.enqueue(decisions, people, inst.config.sender, now)
-    groups: dict[tuple[str, str, str, str], int] = {}
+    groups: dict[tuple[str, str, str], int] = {}
     for d in decisions:
-        key = (str(d.action), str(d.kind), d.policy_id or "-", d.stage or d.period)
-        groups[key] = groups.get(key, 0) + 1
-    for (action, kind, policy_id, which), n in groups.items():
-        log.info("decided %s %s %s %s: %d", action, kind, policy_id, which, n)
+        if d.action == Action.SEND:
+            key = (str(d.kind), d.policy_id or "-", d.stage or d.period)
+            groups[key] = groups.get(key, 0) + 1
+    for (kind, policy_id, which), n in groups.items():
+        log.info("decided send %s %s %s: %d", kind, policy_id, which, n)
+    skipped = len(decisions) - sum(groups.values())
+    if skipped:   # one line, not one per stage (a first start after years skips hundreds)
+        log.info("skipped %d stale stages, out of date before they could be sent", skipped)
     return decisions
 
 

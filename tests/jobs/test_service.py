@@ -42,6 +42,7 @@ def test_serve_delivers_at_start_and_stops_cleanly_on_sigterm(
     log = log_of(people)
     assert "serving" in log and "stopping: finishing the message in hand" in log
     assert "decided send review social-networking overdue-115: 6" in log
+    assert "decided skip" not in log and log.count("skipped ") == 1    # one line for them all
     assert log.count(" sent ") == 11
     assert "Traceback" not in log
 
