@@ -7,6 +7,7 @@ path's messages per second. The provider's sending limits are lifted for the mea
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -48,20 +49,22 @@ def send_all(inst: Instance) -> None:
 
 def main(tmp: Path) -> None:
     authority = Authority(tmp)
+    password = secrets.token_urlsafe(16)      # made for this run, known to the sink alone
     os.environ.update(REQUESTS_CA_BUNDLE=str(authority.bundle), SSL_CERT_FILE=str(authority.bundle),
                       POLICY_LIFECYCLE_MICROSOFT_SECRET=SECRET,
-                      POLICY_LIFECYCLE_SMTP_PASSWORD="bench")
+                      POLICY_LIFECYCLE_SMTP_PASSWORD=password)
     leaf = tmp / "server.pem"
     authority.ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(leaf))
     entra = TokenService(authority).start()
     port = free_port()
     sink = subprocess.Popen([sys.executable, str(REPO / "bench" / "oauth_sink.py"), str(port),
-                             str(leaf), SIGNING_KEY], stdout=subprocess.PIPE, text=True)
+                             str(leaf), SIGNING_KEY, password], stdout=subprocess.PIPE,
+                            text=True)
     try:
         assert sink.stdout is not None and sink.stdout.readline().strip() == "ready"
-        token = configure(instance(tmp / "token", staff=STAFF), port, "microsoft", entra.url)
-        password = configure(instance(tmp / "password", staff=STAFF), port, "password", "")
-        result = paired(lambda: send_all(token), lambda: send_all(password), ROUNDS)
+        by_token = configure(instance(tmp / "token", staff=STAFF), port, "microsoft", entra.url)
+        by_password = configure(instance(tmp / "password", staff=STAFF), port, "password", "")
+        result = paired(lambda: send_all(by_token), lambda: send_all(by_password), ROUNDS)
         tokens = entra.tokens_issued()
     finally:
         sink.terminate()

@@ -1,6 +1,7 @@
 """A local SMTP sink for the OAuth benchmark, in its own process: STARTTLS required (argv[2]:
-the certificate and key), then AUTH PLAIN with the password "bench" or AUTH XOAUTH2 with a token
-signed with argv[3] (HS256), checked on every sign-in; keeps only a count."""
+the certificate and key), then AUTH PLAIN with the password the benchmark made for this run
+(argv[4]) or AUTH XOAUTH2 with a token signed with argv[3] (HS256), checked on every sign-in;
+keeps only a count."""
 
 import base64
 import sys
@@ -17,7 +18,7 @@ class Both:
 
     async def auth_PLAIN(self, server: Any, args: list[str]) -> AuthResult:
         _, user, password = base64.b64decode(args[1]).split(b"\0")
-        return AuthResult(success=password == b"bench", auth_data=user)
+        return AuthResult(success=password == PASSWORD, auth_data=user)
 
     async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:
         fields = dict(p.split("=", 1) for p in base64.b64decode(args[1]).decode().split("\x01")
@@ -35,6 +36,7 @@ class Both:
 
 
 KEY = sys.argv[3] if len(sys.argv) > 3 else ""
+PASSWORD = sys.argv[4].encode() if len(sys.argv) > 4 else b""
 
 if __name__ == "__main__":
     import ssl

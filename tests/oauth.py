@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import ssl
 import threading
 import time
@@ -31,11 +32,11 @@ from smtp import Sink, free_port
 
 TENANT = "stann.onmicrosoft.com"
 CLIENT_ID = "0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e"
-SECRET = "correct-horse-battery-staple"
+SECRET = secrets.token_urlsafe(16)     # the app registration's client secret, made per run
 MAILBOX = "policies@example.org"
 EXCHANGE = "https://outlook.office365.com"
 GMAIL = "https://mail.google.com/"
-SIGNING_KEY = "the token service's own signing key"
+SIGNING_KEY = secrets.token_urlsafe(32)    # the token service's own, made per run
 
 
 class Authority:
